@@ -1,0 +1,21 @@
+"""Event types written to the outbox (and so to webhooks) for every identity change."""
+
+from __future__ import annotations
+
+import enum
+
+
+class EventType(enum.StrEnum):
+    IDENTITY_CREATED = "identity.created"
+    LOGICAL_CREATED = "logical.created"
+    LOGICAL_UPDATED = "logical.updated"
+    DEVICE_BOUND = "device.bound"
+    DEVICE_UNBOUND = "device.unbound"
+    DEVICE_RENAMED = "device.renamed"
+    DEVICE_TRANSFERRED = "device.transferred"
+    DEVICE_REPLACED = "device.replaced"
+    DEVICE_STATE_CHANGED = "device.state_changed"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_DELETED = "webhook.deleted"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"

@@ -1,0 +1,5 @@
+"""Identity registry service: create, bind, rename, transfer, replace, decommission, history."""
+
+from devicetrust.identity.service import IdentityService, UnitSpec
+
+__all__ = ["IdentityService", "UnitSpec"]

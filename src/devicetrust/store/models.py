@@ -1,0 +1,190 @@
+"""Tables. The schema is owned by the Alembic migrations in `migrations/versions`;
+these models must match them (a test compares the two).
+
+Invariants the database itself enforces (so no code path can break them):
+- a logical identity has at most one open binding (partial unique index `uq_binding_open_logical`);
+- a physical unit has at most one open binding (`uq_binding_open_physical`);
+- names of current logical identities are unique; audit entries have unique sequence numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from devicetrust.store.types import UTCDateTime
+
+_BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class PhysicalIdentityRow(Base):
+    __tablename__ = "physical_identities"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    hardware_serials: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    key_fingerprints: Mapped[list[Any]] = mapped_column(default=list)
+    manufactured_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    quarantined_from: Mapped[str | None] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class LogicalIdentityRow(Base):
+    __tablename__ = "logical_identities"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RetiredNameRow(Base):
+    """A former name of a logical identity, resolvable until `resolvable_until`."""
+
+    __tablename__ = "retired_names"
+
+    id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    logical_id: Mapped[str] = mapped_column(ForeignKey("logical_identities.id"))
+    retired_at: Mapped[datetime]
+    resolvable_until: Mapped[datetime]
+
+
+class BindingRow(Base):
+    __tablename__ = "bindings"
+    __table_args__ = (
+        Index(
+            "uq_binding_open_logical",
+            "logical_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index(
+            "uq_binding_open_physical",
+            "physical_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_bindings_logical_started", "logical_id", "started_at"),
+        Index("ix_bindings_physical_started", "physical_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
+    logical_id: Mapped[str] = mapped_column(ForeignKey("logical_identities.id"))
+    physical_id: Mapped[str] = mapped_column(ForeignKey("physical_identities.id"))
+    name_at_start: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime]
+    start_reason: Mapped[str] = mapped_column(String(64))
+    started_by: Mapped[str] = mapped_column(String(200))
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class OutboxRow(Base):
+    """Events written in the same transaction as the change they describe."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    occurred_at: Mapped[datetime]
+    subject: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class WebhookRow(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    event_types: Mapped[list[Any]] = mapped_column(default=list)
+    # AES-256-GCM envelope of the signing secret under the server KEK; never the clear secret.
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class DeliveryRow(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "outbox_id", name="uq_delivery_once"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id"))
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"))
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+
+
+class AuditEntryRow(Base):
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    details: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """One row: the last sequence number and hash. Locked while appending, which
+    serialises appends (no fork in the chain) and lets `verify` detect a cut tail."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(_BigIntId)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    # SHA-256 of a 256-bit random secret: a fast hash is enough for full-entropy secrets.
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]
