@@ -60,24 +60,56 @@ def entry_hash(
     return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
 
 
-def first_break(
-    records: Iterable[AuditRecord], head_seq: int | None = None, head_hash: str | None = None
-) -> ChainBreak | None:
-    """Walk the chain in `seq` order; return the first entry that does not verify.
+class ChainVerifier:
+    """Checks a chain one entry at a time, so a log of any length streams through in chunks.
 
-    `head_seq`/`head_hash` (the last entry as recorded separately) catch a truncated tail.
+    Feed entries in `seq` order; the first break is remembered and every later call returns
+    it again (nothing after a break can be trusted).
     """
-    expected_seq = 1
-    prev = GENESIS_HASH
-    for record in records:
-        if record.seq != expected_seq:
-            return ChainBreak(
-                expected_seq, f"entry {expected_seq} is missing (next is {record.seq})"
+
+    def __init__(self) -> None:
+        self._expected_seq = 1
+        self._prev = GENESIS_HASH
+        self._break: ChainBreak | None = None
+
+    @property
+    def verified(self) -> int:
+        """How many entries verified before the first break (or so far)."""
+        return self._expected_seq - 1
+
+    @property
+    def broken(self) -> ChainBreak | None:
+        return self._break
+
+    def feed(self, record: AuditRecord) -> ChainBreak | None:
+        if self._break is None:
+            self._break = self._check(record)
+        return self._break
+
+    def finish(
+        self, head_seq: int | None = None, head_hash: str | None = None
+    ) -> ChainBreak | None:
+        """End of the stream; `head_seq`/`head_hash` (the last entry as recorded separately)
+        catch a truncated tail."""
+        if self._break is not None:
+            return self._break
+        last_seq = self._expected_seq - 1
+        if head_seq is not None and head_seq != last_seq:
+            self._break = ChainBreak(
+                last_seq + 1, f"chain ends at {last_seq} but the head says {head_seq}"
             )
-        if record.prev_hash != prev:
+        elif head_hash is not None and last_seq > 0 and head_hash != self._prev:
+            self._break = ChainBreak(last_seq, "last entry does not match the recorded head hash")
+        return self._break
+
+    def _check(self, record: AuditRecord) -> ChainBreak | None:
+        expected = self._expected_seq
+        if record.seq != expected:
+            return ChainBreak(expected, f"entry {expected} is missing (next is {record.seq})")
+        if record.prev_hash != self._prev:
             return ChainBreak(record.seq, "previous-hash link does not match the entry before it")
         computed = entry_hash(
-            prev,
+            self._prev,
             record.seq,
             record.occurred_at,
             record.actor,
@@ -87,11 +119,20 @@ def first_break(
         )
         if computed != record.hash:
             return ChainBreak(record.seq, "entry content does not match its hash (edited)")
-        prev = record.hash
-        expected_seq += 1
-    last_seq = expected_seq - 1
-    if head_seq is not None and head_seq != last_seq:
-        return ChainBreak(last_seq + 1, f"chain ends at {last_seq} but the head says {head_seq}")
-    if head_hash is not None and last_seq > 0 and head_hash != prev:
-        return ChainBreak(last_seq, "last entry does not match the recorded head hash")
-    return None
+        self._prev = record.hash
+        self._expected_seq += 1
+        return None
+
+
+def first_break(
+    records: Iterable[AuditRecord], head_seq: int | None = None, head_hash: str | None = None
+) -> ChainBreak | None:
+    """Walk the chain in `seq` order; return the first entry that does not verify.
+
+    `head_seq`/`head_hash` (the last entry as recorded separately) catch a truncated tail.
+    """
+    verifier = ChainVerifier()
+    for record in records:
+        if verifier.feed(record) is not None:
+            return verifier.broken
+    return verifier.finish(head_seq, head_hash)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from devicetrust.domain.errors import ConfigurationError, Conflict
@@ -65,6 +65,13 @@ class Database:
             try:
                 with session.begin():
                     yield session
+            except IntegrityError as exc:
+                # Services check first; this is the backstop for a race they lost
+                # (e.g. the partial unique index on open bindings).
+                raise Conflict(
+                    "store.constraint_violated",
+                    "the change conflicts with a concurrent one; retry",
+                ) from exc
             except OperationalError as exc:
                 if _is_serialization_failure(exc):
                     raise Conflict(

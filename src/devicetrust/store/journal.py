@@ -21,6 +21,7 @@ from devicetrust.domain.events import EventType
 from devicetrust.store.models import AuditEntryRow, AuditHeadRow, OutboxRow
 
 _HEAD_ID = 1
+_HEAD_KEY = "devicetrust.audit_head"
 
 
 def append_audit(
@@ -32,12 +33,7 @@ def append_audit(
     subject: str,
     details: Mapping[str, Any],
 ) -> AuditEntryRow:
-    head = session.execute(
-        select(AuditHeadRow).where(AuditHeadRow.id == _HEAD_ID).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHeadRow(id=_HEAD_ID, seq=0, hash=GENESIS_HASH)
-        session.add(head)
+    head = _locked_head(session)
     seq = head.seq + 1
     clean = dict(details)
     digest = entry_hash(head.hash, seq, at, actor, action, subject, clean)
@@ -55,6 +51,22 @@ def append_audit(
     head.seq = seq
     head.hash = digest
     return row
+
+
+def _locked_head(session: Session) -> AuditHeadRow:
+    """The audit head, locked once per transaction and then kept in the session, so a
+    batch of changes appends its entries without another round trip each."""
+    cached = session.info.get(_HEAD_KEY)
+    if isinstance(cached, AuditHeadRow):
+        return cached
+    head = session.execute(
+        select(AuditHeadRow).where(AuditHeadRow.id == _HEAD_ID).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHeadRow(id=_HEAD_ID, seq=0, hash=GENESIS_HASH)
+        session.add(head)
+    session.info[_HEAD_KEY] = head
+    return head
 
 
 def emit_event(

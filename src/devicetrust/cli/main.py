@@ -1,0 +1,74 @@
+"""The `devicetrust` command: the Typer app, its global options and the one error boundary.
+
+Every failure a user can cause is a `DeviceTrustError`; it is caught here, once, and shown as
+`error: <message> [<code>]` on stderr with the error's exit status, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devicetrust.cli import apikey, audit, device, factory, identity, server, webhook
+from devicetrust.cli.context import CliState
+from devicetrust.cli.demo import demo
+from devicetrust.domain.errors import DeviceTrustError
+
+app = typer.Typer(
+    name="devicetrust",
+    help="Secure identities for a fleet of IoT devices, from the factory to decommissioning.",
+    epilog="Example: devicetrust demo",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML config file (default: $DEVICETRUST_CONFIG, else ./devicetrust.toml).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Secure identities for a fleet of IoT devices, from the factory to decommissioning."""
+    cli_state = CliState(config_path=config)
+    ctx.obj = cli_state
+    ctx.call_on_close(cli_state.close)
+
+
+app.command("init", epilog="Example: devicetrust init")(server.init)
+app.command("serve", epilog="Example: devicetrust serve")(server.serve)
+app.command("demo", epilog="Example: devicetrust demo")(demo)
+app.add_typer(factory.app, name="factory")
+app.add_typer(identity.app, name="identity")
+app.add_typer(device.app, name="device")
+app.add_typer(audit.app, name="audit")
+app.add_typer(webhook.app, name="webhook")
+app.add_typer(apikey.app, name="apikey")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `devicetrust` script."""
+    try:
+        app(args=argv, prog_name="devicetrust")
+    except DeviceTrustError as exc:
+        # Plain text (no rich markup): messages quote user input.
+        sys.stdout.flush()
+        sys.stderr.write(f"error: {exc.message} [{exc.code}]\n")
+        sys.stderr.flush()
+        raise SystemExit(exc.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()

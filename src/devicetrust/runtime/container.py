@@ -1,0 +1,105 @@
+"""The composition root: builds the database, clock and services from `Settings`.
+
+Interfaces (API, CLI, `serve`) get their services here and nowhere else; services never
+read configuration themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+
+from devicetrust.auth import ApiKeyService
+from devicetrust.domain.clock import Clock, SystemClock
+from devicetrust.domain.errors import ConfigurationError
+from devicetrust.events import AuditLog, Dispatcher, WebhookService
+from devicetrust.identity import IdentityService
+from devicetrust.runtime.settings import Settings
+from devicetrust.store.database import Database
+from devicetrust.store.migrate import upgrade
+from devicetrust.vault import Vault
+
+KEK_ENV = "DEVICETRUST_KEK"
+
+
+class Platform:
+    """Everything a running devicetrust needs, wired once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        vault: Vault | None = None,
+        migrate: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        if settings.database.url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.db = Database(settings.database_url, pool_size=settings.database.pool_size)
+        if migrate:
+            upgrade(self.db)
+        self._vault = vault
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        return IdentityService(self.db, self.clock, name_grace=self.settings.identity.name_grace)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyService:
+        return ApiKeyService(self.db, self.clock)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.db)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        return WebhookService(self.db, self.clock, self.vault)
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        hooks = self.settings.webhooks
+        return Dispatcher(
+            self.db,
+            self.clock,
+            self.vault,
+            max_attempts=hooks.max_attempts,
+            base_backoff=timedelta(seconds=hooks.base_backoff_seconds),
+            max_backoff=timedelta(seconds=hooks.max_backoff_seconds),
+            timeout=hooks.timeout_seconds,
+        )
+
+    @property
+    def vault(self) -> Vault:
+        """The key-encryption key for secrets at rest; refuses to invent one."""
+        if self._vault is None:
+            self._vault = load_vault(self.settings)
+        return self._vault
+
+    def close(self) -> None:
+        if self._vault is not None:
+            self._vault.close()
+        self.db.dispose()
+
+
+def load_vault(settings: Settings, env: dict[str, str] | None = None) -> Vault:
+    environ = dict(os.environ) if env is None else env
+    if environ.get(KEK_ENV):
+        return Vault.from_encoded(environ[KEK_ENV])
+    if settings.kek_file is not None:
+        return Vault.from_encoded(_read_kek_file(settings.kek_file))
+    raise ConfigurationError(
+        "config.kek_missing",
+        f"no key-encryption key: set {KEK_ENV} (devicetrust init printed one) or kek_file",
+    )
+
+
+def _read_kek_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except OSError as exc:
+        raise ConfigurationError("config.kek_file", f"cannot read kek_file {path}: {exc}") from exc
