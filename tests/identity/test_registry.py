@@ -96,3 +96,15 @@ def test_every_change_is_audited_and_evented(svc: IdentityService, db: Database)
     with db.transaction() as s:
         audited = list(s.execute(select(AuditEntryRow.action).order_by(AuditEntryRow.seq)).scalars())
     assert audited == events
+
+
+def test_key_fingerprints_recorded_once(svc: IdentityService, db: Database) -> None:
+    unit = svc.register(UnitSpec("arm", {}), actor="f").physical_id
+    fp = "SHA256:" + "AB" * 32
+    svc.add_key_fingerprint(unit, fp, actor="f")
+    stored = svc.add_key_fingerprint(unit, fp.lower(), actor="f")
+    assert stored.key_fingerprints == ("sha256:" + "ab" * 32,)
+    assert _events(db).count("device.key_registered") == 1
+    with pytest.raises(Exception) as err:
+        svc.add_key_fingerprint(unit, "md5:abc", actor="f")
+    assert getattr(err.value, "code", "") == "identity.invalid_fingerprint"

@@ -15,6 +15,7 @@ class EventType(enum.StrEnum):
     DEVICE_TRANSFERRED = "device.transferred"
     DEVICE_REPLACED = "device.replaced"
     DEVICE_STATE_CHANGED = "device.state_changed"
+    DEVICE_KEY_REGISTERED = "device.key_registered"
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_DELETED = "webhook.deleted"
     API_KEY_CREATED = "api_key.created"

@@ -168,6 +168,27 @@ class IdentityService(BindingOps, HistoryQueries):
             )
             return _rows.to_physical(session, row)
 
+    def add_key_fingerprint(
+        self, physical_id: str, fingerprint: str, *, actor: str
+    ) -> PhysicalIdentity:
+        """Record the SHA-256 fingerprint (`sha256:<hex>`) of a public key the unit holds."""
+        fp = parse_key_fingerprint(fingerprint)
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            row = _rows.physical_row(session, physical_id, lock=True)
+            if fp not in row.key_fingerprints:
+                row.key_fingerprints = [*row.key_fingerprints, fp]
+                row.updated_at = now
+                record(
+                    session,
+                    at=now,
+                    actor=actor,
+                    event_type=EventType.DEVICE_KEY_REGISTERED,
+                    subject=row.id,
+                    payload={"physical_id": row.id, "fingerprint": fp},
+                )
+            return _rows.to_physical(session, row)
+
     # ---- logical identities --------------------------------------------------------------
 
     def create_logical(
@@ -283,6 +304,16 @@ class IdentityService(BindingOps, HistoryQueries):
                 f"{name!r} was recently used by another identity and still resolves to it",
                 name=name,
             )
+
+
+def parse_key_fingerprint(value: str) -> str:
+    text = value.strip().lower()
+    digest = text.removeprefix("sha256:")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise InvalidInput(
+            "identity.invalid_fingerprint", "a key fingerprint is sha256:<64 hex digits>"
+        )
+    return f"sha256:{digest}"
 
 
 def _check_page(limit: int, offset: int) -> None:
