@@ -70,7 +70,7 @@ class Platform:
             max_attempts=hooks.max_attempts,
             base_backoff=timedelta(seconds=hooks.base_backoff_seconds),
             max_backoff=timedelta(seconds=hooks.max_backoff_seconds),
-            timeout=hooks.timeout_seconds,
+            timeout=timedelta(seconds=hooks.timeout_seconds),
         )
 
     @property
@@ -81,6 +81,8 @@ class Platform:
         return self._vault
 
     def close(self) -> None:
+        if "dispatcher" in self.__dict__:
+            self.dispatcher.close()
         if self._vault is not None:
             self._vault.close()
         self.db.dispose()
