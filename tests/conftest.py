@@ -42,7 +42,7 @@ def pg_database_url() -> Iterator[str]:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
+    except Exception as exc:
         require_service("PostgreSQL", str(exc).splitlines()[0])
     base, _, _ = PG_ADMIN_URL.rpartition("/")
     url = f"{base}/{name}"

@@ -18,7 +18,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
-from tests.events.conftest import Receiver
 
 from devicetrust.domain.clock import FixedClock
 from devicetrust.domain.errors import Conflict, NotFound
@@ -27,6 +26,7 @@ from devicetrust.identity import IdentityService, UnitSpec
 from devicetrust.store.database import Database
 from devicetrust.store.models import AuditEntryRow, DeliveryRow, OutboxRow, WebhookRow
 from devicetrust.vault import Vault
+from tests.events.conftest import Receiver
 
 BASE = timedelta(seconds=2)
 

@@ -30,7 +30,7 @@ def test_events_exports() -> None:
 
 def test_vault_exports() -> None:
     assert sorted(devicetrust.vault.__all__) == sorted(
-        ["KEK_ENV_VAR", "KEK_SIZE", "OVERHEAD", "Vault", "generate_kek_text"]
+        ["KEK_ENV_VAR", "KEK_SIZE", "OVERHEAD", "LazyVault", "Sealer", "Vault", "generate_kek_text"]
     )
     for name in devicetrust.vault.__all__:
         assert getattr(devicetrust.vault, name) is not None

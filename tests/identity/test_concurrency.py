@@ -51,7 +51,10 @@ def test_simultaneous_replacements_never_both_succeed(
         svc.create_logical(name, actor="op")
         svc.bind(name, old, actor="op")
         results = _race(
-            4, lambda i: svc.replace(name, news[i], old_physical_id=old, actor=f"op{i}")
+            4,
+            lambda i, name=name, news=news, old=old: svc.replace(
+                name, news[i], old_physical_id=old, actor=f"op{i}"
+            ),
         )
         winners = [r for r in results if not isinstance(r, Conflict)]
         losers = [r for r in results if isinstance(r, Conflict)]

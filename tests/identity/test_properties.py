@@ -19,8 +19,18 @@ from devicetrust.store.models import BindingRow
 
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(["bind", "unbind", "rename", "replace", "transfer", "decommission",
-                         "quarantine", "release"]),
+        st.sampled_from(
+            [
+                "bind",
+                "unbind",
+                "rename",
+                "replace",
+                "transfer",
+                "decommission",
+                "quarantine",
+                "release",
+            ]
+        ),
         st.integers(0, 3),
         st.integers(0, 5),
     ),
@@ -29,9 +39,13 @@ OPS = st.lists(
 _round = itertools.count()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=OPS)
-def test_invariants_hold(sqlite_db: Database, clock: FixedClock, ops: list[tuple[str, int, int]]) -> None:
+def test_invariants_hold(
+    sqlite_db: Database, clock: FixedClock, ops: list[tuple[str, int, int]]
+) -> None:
     svc = IdentityService(sqlite_db, clock)
     r = next(_round)
     names = [f"r{r}-line-{i}" for i in range(4)]
@@ -71,9 +85,13 @@ def test_invariants_hold(sqlite_db: Database, clock: FixedClock, ops: list[tuple
 
 def _check_invariants(db: Database, units: list[str]) -> None:
     with db.transaction() as s:
-        rows = s.execute(
-            select(BindingRow).where(BindingRow.physical_id.in_(units)).order_by(BindingRow.id)
-        ).scalars().all()
+        rows = (
+            s.execute(
+                select(BindingRow).where(BindingRow.physical_id.in_(units)).order_by(BindingRow.id)
+            )
+            .scalars()
+            .all()
+        )
     by_logical: dict[str, list[BindingRow]] = defaultdict(list)
     by_unit: dict[str, list[BindingRow]] = defaultdict(list)
     for row in rows:

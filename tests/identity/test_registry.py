@@ -94,7 +94,9 @@ def test_every_change_is_audited_and_evented(svc: IdentityService, db: Database)
     assert "device.replaced" in events and "device.bound" in events
     assert "device.state_changed" in events
     with db.transaction() as s:
-        audited = list(s.execute(select(AuditEntryRow.action).order_by(AuditEntryRow.seq)).scalars())
+        audited = list(
+            s.execute(select(AuditEntryRow.action).order_by(AuditEntryRow.seq)).scalars()
+        )
     assert audited == events
 
 

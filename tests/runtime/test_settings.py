@@ -53,7 +53,9 @@ def test_config_path_from_env(tmp_path: Path) -> None:
         ("", {"DEVICETRUST_LOGGING_LEVEL": "LOUD"}, "config.invalid"),
     ],
 )
-def test_bad_config_is_refused(tmp_path: Path, content: str, env: dict[str, str], code: str) -> None:
+def test_bad_config_is_refused(
+    tmp_path: Path, content: str, env: dict[str, str], code: str
+) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text(content)
     with pytest.raises(ConfigurationError) as err:

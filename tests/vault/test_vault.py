@@ -210,3 +210,20 @@ def test_round_trip_property(plaintext: bytes, aad: bytes) -> None:
     vault = Vault.from_key(b"\x07" * KEK_SIZE)
     sealed = vault.seal(bytearray(plaintext), aad=aad)
     assert vault.open(sealed, aad=aad) == plaintext
+
+
+def test_lazy_vault_loads_only_when_a_secret_is_touched() -> None:
+    from devicetrust.vault import LazyVault
+
+    calls: list[int] = []
+
+    def load() -> Vault:
+        calls.append(1)
+        return Vault.from_key(bytes(KEK_SIZE))
+
+    lazy = LazyVault(load)
+    assert not lazy.loaded and calls == []
+    sealed = lazy.seal(b"s3cret", aad=b"x")
+    assert bytes(lazy.open(sealed, aad=b"x")) == b"s3cret"
+    assert calls == [1]
+    lazy.close()

@@ -213,7 +213,7 @@ class ApiKeyService:
         if parts is None:
             return self._refuse("malformed token", None)
         key_id, secret = parts
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             row = session.get(ApiKeyRow, key_id)
             stored = row.secret_hash if row is not None else _DUMMY_HASH
             matches = hmac.compare_digest(stored, _hash_secret(secret))
@@ -232,7 +232,7 @@ class ApiKeyService:
 
     def get(self, key_id: str) -> ApiKey:
         kid = parse_key_id(key_id)
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             row = session.get(ApiKeyRow, kid)
             if row is None:
                 raise NotFound("auth.key_not_found", f"no API key {kid}", key_id=kid)
@@ -242,7 +242,7 @@ class ApiKeyService:
         stmt = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
         if not include_revoked:
             stmt = stmt.where(ApiKeyRow.revoked_at.is_(None))
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             return [_to_key(row) for row in session.execute(stmt).scalars()]
 
     def revoke(self, key_id: str, *, actor: str) -> ApiKey:

@@ -64,3 +64,10 @@ def _quiet_logging(settings: Settings) -> None:
     level = settings.logging.level if "level" in chosen else "WARNING"
     fmt = settings.logging.format if "format" in chosen else "text"
     configure_logging(level, fmt)
+
+
+def database_location(settings: Settings) -> str:
+    """Where the data lives, for people (a PostgreSQL URL may hold a password: not shown)."""
+    if settings.database.url:
+        return "the configured database (DEVICETRUST_DATABASE_URL)"
+    return str((settings.data_dir / "devicetrust.db").resolve())

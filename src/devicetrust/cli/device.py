@@ -15,14 +15,17 @@ from devicetrust.domain.records import PhysicalIdentity
 app = typer.Typer(
     help="Physical units: lifecycle state, quarantine release, binding history.",
     no_args_is_help=True,
+    epilog=output.example("devicetrust device list --state active"),
 )
 
 UnitArg = Annotated[str, typer.Argument(help="Physical id (UUID) of the unit.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
-_EXAMPLE_ID = "c2c38155-b0d2-48b6-82fd-22fe3b316224"
 
 
-@app.command("show", epilog=f"Example: devicetrust device show {_EXAMPLE_ID} --json")
+@app.command(
+    "show",
+    epilog=output.example("devicetrust device show c2c38155-b0d2-48b6-82fd-22fe3b316224 --json"),
+)
 def show(ctx: typer.Context, physical_id: UnitArg, as_json: output.JsonFlag = False) -> None:
     """Show a unit: model, serials, state and the logical identity it holds."""
     unit = state(ctx).platform().identity.get_physical(physical_id)
@@ -32,7 +35,7 @@ def show(ctx: typer.Context, physical_id: UnitArg, as_json: output.JsonFlag = Fa
         show_unit(unit, title=f"Unit {unit.physical_id}")
 
 
-@app.command("list", epilog="Example: devicetrust device list --state active")
+@app.command("list", epilog=output.example("devicetrust device list --state active"))
 def list_(
     ctx: typer.Context,
     state_filter: Annotated[
@@ -43,8 +46,8 @@ def list_(
     as_json: output.JsonFlag = False,
 ) -> None:
     """List units, oldest first."""
-    units = state(ctx).platform().identity.list_physical(
-        state=state_filter, limit=limit, offset=offset
+    units = (
+        state(ctx).platform().identity.list_physical(state=state_filter, limit=limit, offset=offset)
     )
     if as_json:
         output.emit_json({"units": [u.to_json() for u in units]})
@@ -58,7 +61,10 @@ def list_(
 
 @app.command(
     "state",
-    epilog=f"Example: devicetrust device state {_EXAMPLE_ID} suspended --reason maintenance",
+    epilog=output.example(
+        "UNIT=c2c38155-b0d2-48b6-82fd-22fe3b316224",
+        'devicetrust device state "$UNIT" suspended --reason maintenance',
+    ),
 )
 def set_state(
     ctx: typer.Context,
@@ -73,9 +79,15 @@ def set_state(
     _changed(unit, as_json)
 
 
-@app.command("release", epilog=f"Example: devicetrust device release {_EXAMPLE_ID}")
+@app.command(
+    "release",
+    epilog=output.example("devicetrust device release c2c38155-b0d2-48b6-82fd-22fe3b316224"),
+)
 def release(
-    ctx: typer.Context, physical_id: UnitArg, reason: ReasonOpt = "", as_json: output.JsonFlag = False
+    ctx: typer.Context,
+    physical_id: UnitArg,
+    reason: ReasonOpt = "",
+    as_json: output.JsonFlag = False,
 ) -> None:
     """Release a unit from quarantine (to suspended, or manufactured if never provisioned)."""
     cli = state(ctx)
@@ -87,14 +99,17 @@ def release(
     _changed(unit, as_json)
 
 
-@app.command("history", epilog=f"Example: devicetrust device history {_EXAMPLE_ID} --json")
+@app.command(
+    "history",
+    epilog=output.example("devicetrust device history c2c38155-b0d2-48b6-82fd-22fe3b316224 --json"),
+)
 def history(ctx: typer.Context, physical_id: UnitArg, as_json: output.JsonFlag = False) -> None:
     """Which logical identities a unit held, and when (oldest first)."""
     bindings = state(ctx).platform().identity.history_of_physical(physical_id)
     if as_json:
         output.emit_json({"bindings": [b.to_json() for b in bindings]})
         return
-    history_table(bindings, title=f"Logical identities held by {physical_id}")
+    history_table(bindings, title=f"Logical identities held by {physical_id}", by_name=True)
 
 
 def show_unit(unit: PhysicalIdentity, *, title: str) -> None:

@@ -15,7 +15,9 @@ from devicetrust.domain.records import PhysicalIdentity
 from devicetrust.identity import UnitSpec
 
 app = typer.Typer(
-    help="Manufacturing: give units their immutable physical identity.", no_args_is_help=True
+    help="Manufacturing: give units their immutable physical identity.",
+    no_args_is_help=True,
+    epilog=output.example("devicetrust factory register --model RA-7 --serial arm=ARM-9913"),
 )
 
 MAX_COUNT = 100_000
@@ -66,8 +68,10 @@ def _specs(model: str, serials: dict[str, str], count: int) -> list[UnitSpec]:
 
 @app.command(
     "register",
-    epilog="Example: devicetrust factory register --model RA-7 --serial controller=CTL-0042 "
-    "--serial arm=ARM-9913",
+    epilog=output.example(
+        "devicetrust factory register --model RA-7 --serial controller=CTL-0042",
+        "devicetrust factory register --model RA-7 --count 500 --serial arm=ARM-{n}",
+    ),
 )
 def register(
     ctx: typer.Context,
@@ -121,4 +125,3 @@ def register(
         ["physical id", "serials", "manufactured"],
         [(u.physical_id, u.hardware_serials, u.manufactured_at) for u in units],
     )
-

@@ -14,42 +14,39 @@ from devicetrust.domain.lifecycle import ReplacementFate
 from devicetrust.domain.records import Binding, LogicalIdentity, PhysicalIdentity
 
 app = typer.Typer(
-    help="Logical identities: business names bound to physical units.", no_args_is_help=True
+    help="Logical identities: business names bound to physical units.",
+    no_args_is_help=True,
+    epilog=output.example("devicetrust identity history line-03-left-welding-12"),
 )
 
 NameArg = Annotated[str, typer.Argument(help="Logical name, e.g. line-03-left-welding-12.")]
 UnitArg = Annotated[str, typer.Argument(help="Physical id (UUID) of a unit.")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept in the history).")]
+SiteOpt = Annotated[str | None, typer.Option(help="Site attribute.")]
+LineOpt = Annotated[str | None, typer.Option(help="Production line attribute.")]
+RoleOpt = Annotated[str | None, typer.Option(help="Role attribute.")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat).")]
+DescriptionOpt = Annotated[str | None, typer.Option(help="Free-text description.")]
 
 
 @app.command(
     "create",
-    epilog="Example: devicetrust identity create line-03-left-welding-12 --site plant-a "
-    "--line 03 --role welding --tag left",
+    epilog=output.example(
+        "devicetrust identity create line-03-left-welding-12 --site plant-a --line 03"
+    ),
 )
 def create(
     ctx: typer.Context,
     name: NameArg,
-    site: Annotated[str | None, typer.Option(help="Site attribute.")] = None,
-    line: Annotated[str | None, typer.Option(help="Production line attribute.")] = None,
-    role: Annotated[str | None, typer.Option(help="Role attribute.")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat).")] = None,
-    description: Annotated[str | None, typer.Option(help="Free-text description.")] = None,
+    site: SiteOpt = None,
+    line: LineOpt = None,
+    role: RoleOpt = None,
+    tag: TagOpt = None,
+    description: DescriptionOpt = None,
     as_json: output.JsonFlag = False,
 ) -> None:
     """Create a logical identity (lowercase letters, digits, dashes, dots)."""
-    attributes: dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("site", site),
-            ("line", line),
-            ("role", role),
-            ("description", description),
-        )
-        if value is not None
-    }
-    if tag:
-        attributes["tags"] = tag
+    attributes = _attributes(site=site, line=line, role=role, tags=tag, description=description)
     cli = state(ctx)
     logical = cli.platform().identity.create_logical(name, attributes, actor=cli.actor)
     if as_json:
@@ -58,7 +55,47 @@ def create(
         show_logical(logical, None, title="Logical identity created")
 
 
-@app.command("list", epilog="Example: devicetrust identity list --json")
+@app.command(
+    "update",
+    epilog=output.example("devicetrust identity update line-03-left-welding-12 --role brazing"),
+)
+def update(
+    ctx: typer.Context,
+    name: NameArg,
+    site: SiteOpt = None,
+    line: LineOpt = None,
+    role: RoleOpt = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag (repeat); replaces all tags.")
+    ] = None,
+    description: DescriptionOpt = None,
+    unset: Annotated[
+        list[str] | None, typer.Option("--unset", help="Remove this attribute (repeat).")
+    ] = None,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Change the attributes of a logical identity (only those given)."""
+    changes: dict[str, Any] = dict.fromkeys(unset or [])
+    changes.update(_attributes(site=site, line=line, role=role, tags=tag, description=description))
+    if not changes:
+        raise InvalidInput("cli.nothing_to_update", "give at least one attribute or --unset")
+    cli = state(ctx)
+    logical = cli.platform().identity.update_attributes(name, changes, actor=cli.actor)
+    if as_json:
+        output.emit_json(logical.to_json())
+    else:
+        show_logical(logical, None, title=f"Logical identity {logical.name} updated")
+
+
+def _attributes(*, tags: list[str] | None, **values: str | None) -> dict[str, Any]:
+    """The attributes given on the command line (absent options are not changes)."""
+    attributes: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+    if tags:
+        attributes["tags"] = tags
+    return attributes
+
+
+@app.command("list", epilog=output.example("devicetrust identity list --json"))
 def list_(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
@@ -87,7 +124,7 @@ def list_(
     )
 
 
-@app.command("show", epilog="Example: devicetrust identity show line-03-left-welding-12")
+@app.command("show", epilog=output.example("devicetrust identity show line-03-left-welding-12"))
 def show(ctx: typer.Context, name: NameArg, as_json: output.JsonFlag = False) -> None:
     """Show a logical identity, its attributes and the unit holding it."""
     service = state(ctx).platform().identity
@@ -101,8 +138,10 @@ def show(ctx: typer.Context, name: NameArg, as_json: output.JsonFlag = False) ->
 
 @app.command(
     "bind",
-    epilog="Example: devicetrust identity bind line-03-left-welding-12 "
-    "c2c38155-b0d2-48b6-82fd-22fe3b316224",
+    epilog=output.example(
+        "UNIT=c2c38155-b0d2-48b6-82fd-22fe3b316224",
+        'devicetrust identity bind line-03-left-welding-12 "$UNIT"',
+    ),
 )
 def bind(
     ctx: typer.Context,
@@ -116,24 +155,26 @@ def bind(
     binding = cli.platform().identity.bind(
         name, physical_id, actor=cli.actor, reason=reason or "provisioned"
     )
-    _done(binding.to_json(), f"{binding.logical_name} is now held by {binding.physical_id}", as_json)
+    _done(
+        binding.to_json(), f"{binding.logical_name} is now held by {binding.physical_id}", as_json
+    )
 
 
-@app.command("unbind", epilog="Example: devicetrust identity unbind line-03-left-welding-12")
+@app.command("unbind", epilog=output.example("devicetrust identity unbind line-03-left-welding-12"))
 def unbind(
     ctx: typer.Context, name: NameArg, reason: ReasonOpt = None, as_json: output.JsonFlag = False
 ) -> None:
     """End the current binding of a logical identity; the unit stays live, unbound."""
     cli = state(ctx)
     binding = cli.platform().identity.unbind(name, actor=cli.actor, reason=reason or "unbound")
-    _done(
-        binding.to_json(), f"{binding.logical_name} released by {binding.physical_id}", as_json
-    )
+    _done(binding.to_json(), f"{binding.logical_name} released by {binding.physical_id}", as_json)
 
 
 @app.command(
     "rename",
-    epilog="Example: devicetrust identity rename line-03-left-welding-12 line-04-left-welding-01",
+    epilog=output.example(
+        "devicetrust identity rename line-03-left-welding-12 line-04-left-welding-01"
+    ),
 )
 def rename(
     ctx: typer.Context,
@@ -149,8 +190,10 @@ def rename(
 
 @app.command(
     "transfer",
-    epilog="Example: devicetrust identity transfer line-03-left-welding-12 "
-    "0b8f3c7e-9d1a-4c2b-8e5f-6a7b8c9d0e1f",
+    epilog=output.example(
+        "SPARE=0b8f3c7e-9d1a-4c2b-8e5f-6a7b8c9d0e1f",
+        'devicetrust identity transfer line-03-left-welding-12 "$SPARE"',
+    ),
 )
 def transfer(
     ctx: typer.Context, name: NameArg, physical_id: UnitArg, as_json: output.JsonFlag = False
@@ -158,13 +201,17 @@ def transfer(
     """Move a logical identity to another live unit; the former holder stays live, unbound."""
     cli = state(ctx)
     binding = cli.platform().identity.transfer(name, physical_id, actor=cli.actor)
-    _done(binding.to_json(), f"{binding.logical_name} transferred to {binding.physical_id}", as_json)
+    _done(
+        binding.to_json(), f"{binding.logical_name} transferred to {binding.physical_id}", as_json
+    )
 
 
 @app.command(
     "replace",
-    epilog="Example: devicetrust identity replace line-03-left-welding-12 "
-    "0b8f3c7e-9d1a-4c2b-8e5f-6a7b8c9d0e1f --fate decommissioned --reason malfunction",
+    epilog=output.example(
+        "NEW=0b8f3c7e-9d1a-4c2b-8e5f-6a7b8c9d0e1f",
+        'devicetrust identity replace line-03-left-welding-12 "$NEW" --reason broken',
+    ),
 )
 def replace(
     ctx: typer.Context,
@@ -202,8 +249,10 @@ def replace(
 
 @app.command(
     "history",
-    epilog="Example: devicetrust identity history line-03-left-welding-12 "
-    "--at 2026-11-25T08:00:00Z --json",
+    epilog=output.example(
+        "devicetrust identity history line-03-left-welding-12 --json",
+        "devicetrust identity history line-03-left-welding-12 --at 2026-11-25T08:00Z",
+    ),
 )
 def history(
     ctx: typer.Context,
@@ -236,17 +285,19 @@ def history(
     history_table(bindings, title=f"History of {name}")
 
 
-def history_table(bindings: list[Binding], *, title: str) -> None:
+def history_table(bindings: list[Binding], *, title: str, by_name: bool = False) -> None:
+    """Bindings as a table: the unit of each (or the logical name, `by_name`), the interval,
+    and why it began and ended."""
     output.table(
         title,
-        ["unit", "name then", "from", "to", "reason", "by"],
+        ["logical identity" if by_name else "unit", "from", "to", "began", "ended", "by"],
         [
             (
-                b.physical_id,
-                b.name_at_start,
+                b.name_at_start if by_name else b.physical_id,
                 b.started_at,
                 b.ended_at,
-                b.end_reason or b.start_reason,
+                b.start_reason,
+                b.end_reason,
                 b.ended_by or b.started_by,
             )
             for b in bindings
@@ -254,9 +305,7 @@ def history_table(bindings: list[Binding], *, title: str) -> None:
     )
 
 
-def show_logical(
-    logical: LogicalIdentity, holder: PhysicalIdentity | None, *, title: str
-) -> None:
+def show_logical(logical: LogicalIdentity, holder: PhysicalIdentity | None, *, title: str) -> None:
     items: list[tuple[str, Any]] = [
         ("name", logical.name),
         ("logical id", logical.logical_id),
@@ -290,4 +339,3 @@ def _done(document: dict[str, Any], message: str, as_json: bool) -> None:
         output.emit_json(document)
     else:
         output.success(message)
-

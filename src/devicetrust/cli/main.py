@@ -6,13 +6,12 @@ Every failure a user can cause is a `DeviceTrustError`; it is caught here, once,
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from devicetrust.cli import apikey, audit, device, factory, identity, server, webhook
+from devicetrust.cli import apikey, audit, device, factory, identity, output, server, webhook
 from devicetrust.cli.context import CliState
 from devicetrust.cli.demo import demo
 from devicetrust.domain.errors import DeviceTrustError
@@ -20,7 +19,9 @@ from devicetrust.domain.errors import DeviceTrustError
 app = typer.Typer(
     name="devicetrust",
     help="Secure identities for a fleet of IoT devices, from the factory to decommissioning.",
-    epilog="Example: devicetrust demo",
+    epilog=output.example(
+        "devicetrust demo", "devicetrust identity history line-03-left-welding-12"
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -47,9 +48,11 @@ def _root(
     ctx.call_on_close(cli_state.close)
 
 
-app.command("init", epilog="Example: devicetrust init")(server.init)
-app.command("serve", epilog="Example: devicetrust serve")(server.serve)
-app.command("demo", epilog="Example: devicetrust demo")(demo)
+app.command("init", epilog=output.example("devicetrust init"))(server.init)
+app.command("serve", epilog=output.example("devicetrust serve --port 8080"))(server.serve)
+app.command("demo", epilog=output.example("mkdir /tmp/try && cd /tmp/try && devicetrust demo"))(
+    demo
+)
 app.add_typer(factory.app, name="factory")
 app.add_typer(identity.app, name="identity")
 app.add_typer(device.app, name="device")
@@ -63,10 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="devicetrust")
     except DeviceTrustError as exc:
-        # Plain text (no rich markup): messages quote user input.
-        sys.stdout.flush()
-        sys.stderr.write(f"error: {exc.message} [{exc.code}]\n")
-        sys.stderr.flush()
+        output.error(exc.message, exc.code)
         raise SystemExit(exc.exit_code) from None
 
 

@@ -40,6 +40,12 @@ out = _console(stderr=False)
 err = _console(stderr=True)
 
 
+def example(*commands: str) -> str:
+    """A `--help` epilog: each command on a line of its own, never re-wrapped by the help
+    formatter as long as it fits in 78 columns, so it can be copied and pasted."""
+    return "\n\n".join(("Example:", *commands))
+
+
 def emit_json(value: Any) -> None:
     """Write one JSON document to stdout (nothing else goes to stdout in --json mode)."""
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default))
@@ -55,6 +61,13 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     return str(value)
+
+
+def error(message: str, code: str) -> None:
+    """The one format of a failure: `error: <message> [<code>]` on stderr, plain text."""
+    sys.stdout.flush()
+    sys.stderr.write(f"error: {message} [{code}]\n")
+    sys.stderr.flush()
 
 
 def note(message: str) -> None:
@@ -101,7 +114,8 @@ def fields(
     body.add_column(overflow="fold")
     for label, value in items:
         body.add_row(Text(label), Text(_cell(value)))
-    (console or out).print(Panel(body, title=Text(title), title_align="left", border_style=style))
+    panel = Panel(body, title=Text(title), title_align="left", border_style=style, expand=False)
+    (console or out).print(panel)
 
 
 def _cell(value: Any) -> str:

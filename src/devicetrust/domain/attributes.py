@@ -28,11 +28,11 @@ def validate_attributes(raw: Mapping[str, Any]) -> dict[str, Any]:
                 "identity.invalid_attributes",
                 f"attribute names are lowercase identifiers, got {str(key)[:64]!r}",
             )
+        if value is None:
+            continue  # None removes the attribute in an update
         if key == "tags":
             clean[key] = _validate_tags(value)
             continue
-        if value is None:
-            continue  # None removes the attribute in an update
         if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH or "\x00" in value:
             raise InvalidInput(
                 "identity.invalid_attributes",
@@ -62,3 +62,16 @@ def merge_attributes(current: Mapping[str, Any], update: Mapping[str, Any]) -> d
             merged.pop(key, None)
     merged.update(validate_attributes(update))
     return merged
+
+
+MAX_REASON_LENGTH = 64
+
+
+def clean_reason(value: str) -> str:
+    """A short free-text reason recorded with a binding or state change."""
+    if not isinstance(value, str) or len(value) > MAX_REASON_LENGTH or "\x00" in value:
+        raise InvalidInput(
+            "identity.invalid_reason",
+            f"a reason is a string of at most {MAX_REASON_LENGTH} characters",
+        )
+    return value.strip()

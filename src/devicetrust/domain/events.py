@@ -1,4 +1,5 @@
-"""Event types written to the outbox (and so to webhooks) for every identity change."""
+"""Event types written to the outbox (and so to webhooks) for every identity and credential
+change."""
 
 from __future__ import annotations
 
@@ -20,3 +21,10 @@ class EventType(enum.StrEnum):
     WEBHOOK_DELETED = "webhook.deleted"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
+    CREDENTIAL_ISSUED = "credential.issued"
+    CREDENTIAL_REVOKED = "credential.revoked"
+    CREDENTIAL_HOLD_RELEASED = "credential.hold_released"
+    CA_CREATED = "ca.created"
+    CA_ROTATED = "ca.rotated"
+    CA_IMPORTED = "ca.imported"
+    CRL_GENERATED = "crl.generated"

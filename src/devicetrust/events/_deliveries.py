@@ -51,7 +51,7 @@ class DeliveryQueries:
             return _to_delivery(row, event)
 
     def get_delivery(self, delivery_id: int) -> Delivery:
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             row = session.get(DeliveryRow, delivery_id)
             if row is None:
                 raise NotFound(
@@ -81,7 +81,7 @@ class DeliveryQueries:
             stmt = stmt.where(DeliveryRow.webhook_id == webhook_id)
         if before_id is not None:
             stmt = stmt.where(DeliveryRow.id < before_id)
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             return [_to_delivery(d, e) for d, e in session.execute(stmt)]
 
 

@@ -74,14 +74,14 @@ class AuditLog:
         )
         if subject is not None:
             stmt = stmt.where(AuditEntryRow.subject == subject)
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             return [_to_record(row) for row in session.execute(stmt).scalars()]
 
     def verify(self) -> VerifyResult:
         """Check every entry up to the head against its hash and its predecessor, then the
         head itself. Entries appended while this runs are left for the next run, except that
         the first of them must link to the head."""
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             head = session.get(AuditHeadRow, _HEAD_ID)
             head_seq, head_hash = (head.seq, head.hash) if head is not None else (None, None)
         verifier = ChainVerifier()
@@ -95,7 +95,7 @@ class AuditLog:
             )
             if head_seq is not None:
                 stmt = stmt.where(AuditEntryRow.seq <= head_seq)
-            with self._db.transaction() as session:
+            with self._db.read() as session:
                 chunk = [_to_record(row) for row in session.execute(stmt).scalars()]
             for record in chunk:
                 if verifier.feed(record) is not None:
@@ -118,7 +118,7 @@ class AuditLog:
     def _check_link_after_head(self, head_seq: int, head_hash: str) -> ChainBreak | None:
         # Whatever was appended since the head was read must continue from it; an entry
         # written past the head without going through the journal does not.
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             nxt = session.get(AuditEntryRow, head_seq + 1)
             if nxt is not None and nxt.prev_hash != head_hash:
                 return ChainBreak(head_seq + 1, "entry after the recorded head does not link to it")

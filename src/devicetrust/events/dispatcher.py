@@ -50,7 +50,7 @@ from devicetrust.events.signing import SIGNATURE_HEADER, sign
 from devicetrust.events.webhooks import redacted_url, secret_aad
 from devicetrust.store.database import Database
 from devicetrust.store.models import DeliveryRow, OutboxRow, WebhookRow
-from devicetrust.vault import Vault
+from devicetrust.vault import Sealer
 
 _log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Dispatcher(DeliveryQueries):
         self,
         db: Database,
         clock: Clock,
-        vault: Vault,
+        vault: Sealer,
         *,
         transport: httpx.BaseTransport | None = None,
         max_attempts: int = 8,

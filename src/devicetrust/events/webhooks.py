@@ -28,7 +28,7 @@ from devicetrust.events._filters import parse_event_filters
 from devicetrust.store.database import Database
 from devicetrust.store.journal import record
 from devicetrust.store.models import DeliveryRow, WebhookRow
-from devicetrust.vault import Vault
+from devicetrust.vault import Sealer
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a public marker, not a secret
 SECRET_BYTES = 32
@@ -140,7 +140,7 @@ def _to_webhook(row: WebhookRow) -> Webhook:
 
 
 class WebhookService:
-    def __init__(self, db: Database, clock: Clock, vault: Vault) -> None:
+    def __init__(self, db: Database, clock: Clock, vault: Sealer) -> None:
         self._db = db
         self._clock = clock
         self._vault = vault
@@ -187,12 +187,12 @@ class WebhookService:
 
     def list(self) -> builtins.list[Webhook]:
         stmt = select(WebhookRow).order_by(WebhookRow.created_at, WebhookRow.id)
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             return [_to_webhook(row) for row in session.execute(stmt).scalars()]
 
     def get(self, webhook_id: str) -> Webhook:
         wid = parse_webhook_id(webhook_id)
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             row = session.get(WebhookRow, wid)
             if row is None:
                 raise NotFound("webhook.not_found", f"no webhook {wid}", id=wid)

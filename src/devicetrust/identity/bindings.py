@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from devicetrust.domain.attributes import clean_reason
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import Conflict, InvalidInput
 from devicetrust.domain.events import EventType
@@ -40,6 +41,7 @@ class BindingOps:
     ) -> Binding:
         """Give a free, live unit a free logical identity; a manufactured unit becomes
         provisioned."""
+        reason = clean_reason(reason)
         now = self._clock.now()
         with self._db.transaction() as session:
             logical = _rows.logical_row(session, name, now, lock=True)
@@ -64,6 +66,7 @@ class BindingOps:
             return _rows.to_binding(row, LogicalName(logical.name))
 
     def unbind(self, name: str, *, actor: str, reason: str = "unbound") -> Binding:
+        reason = clean_reason(reason)
         now = self._clock.now()
         with self._db.transaction() as session:
             logical = _rows.logical_row(session, name, now, lock=True)
@@ -122,6 +125,7 @@ class BindingOps:
         holder observed before the transaction starts. Either way the transaction re-checks
         it under lock, so of two concurrent replacements of the same unit only one succeeds.
         """
+        reason = clean_reason(reason)
         expected_old = (
             parse_physical_id(old_physical_id) if old_physical_id else self._observe_holder(name)
         )
@@ -175,7 +179,7 @@ class BindingOps:
     # ---- shared steps --------------------------------------------------------------------
 
     def _observe_holder(self, name: str) -> PhysicalId:
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             logical = _rows.logical_row(session, name, self._clock.now())
             return PhysicalId(self._require_holder(session, logical).physical_id)
 

@@ -20,7 +20,7 @@ class HistoryQueries:
 
     def history_of_logical(self, name: str) -> list[Binding]:
         """Every binding of a logical identity (by current or former name), oldest first."""
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             logical = _rows.logical_row(session, name, self._clock.now())
             rows = session.execute(
                 select(BindingRow)
@@ -31,7 +31,7 @@ class HistoryQueries:
 
     def holder_at(self, name: str, at: datetime) -> Binding | None:
         """Which unit was `name` at time `at` (None if nobody held it then)."""
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             logical = _rows.logical_row(session, name, self._clock.now())
             row = session.execute(
                 select(BindingRow)
@@ -47,7 +47,7 @@ class HistoryQueries:
 
     def history_of_physical(self, physical_id: str) -> list[Binding]:
         """Every logical identity a unit held, oldest first."""
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             unit = _rows.physical_row(session, physical_id)
             rows = session.execute(
                 select(BindingRow, LogicalIdentityRow.name)

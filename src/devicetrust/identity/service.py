@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from devicetrust.domain.attributes import merge_attributes, validate_attributes
+from devicetrust.domain.attributes import clean_reason, merge_attributes, validate_attributes
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import Conflict, InvalidInput
 from devicetrust.domain.events import EventType
@@ -123,7 +123,7 @@ class IdentityService(BindingOps, HistoryQueries):
         return out
 
     def get_physical(self, physical_id: str) -> PhysicalIdentity:
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             return _rows.to_physical(session, _rows.physical_row(session, physical_id))
 
     def list_physical(
@@ -135,7 +135,7 @@ class IdentityService(BindingOps, HistoryQueries):
         )
         if state is not None:
             stmt = stmt.where(PhysicalIdentityRow.state == state.value)
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             rows = session.execute(stmt.limit(limit).offset(offset)).scalars().all()
             return [_rows.to_physical(session, row) for row in rows]
 
@@ -150,6 +150,7 @@ class IdentityService(BindingOps, HistoryQueries):
     ) -> PhysicalIdentity:
         """Move a unit along its lifecycle; `release=True` is the operator's quarantine release
         (the target is then chosen by the lifecycle rules)."""
+        reason = clean_reason(reason)
         now = self._clock.now()
         with self._db.transaction() as session:
             row = _rows.physical_row(session, physical_id, lock=True)
@@ -215,13 +216,13 @@ class IdentityService(BindingOps, HistoryQueries):
             return _rows.to_logical(session, row)
 
     def get_logical(self, name: str) -> LogicalIdentity:
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             return _rows.to_logical(session, _rows.logical_row(session, name, self._clock.now()))
 
     def list_logical(self, *, limit: int = 100, offset: int = 0) -> list[LogicalIdentity]:
         _check_page(limit, offset)
         stmt = select(LogicalIdentityRow).order_by(LogicalIdentityRow.name)
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             rows = session.execute(stmt.limit(limit).offset(offset)).scalars().all()
             return [_rows.to_logical(session, row) for row in rows]
 

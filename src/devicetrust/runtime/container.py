@@ -19,7 +19,7 @@ from devicetrust.identity import IdentityService
 from devicetrust.runtime.settings import Settings
 from devicetrust.store.database import Database
 from devicetrust.store.migrate import upgrade
-from devicetrust.vault import Vault
+from devicetrust.vault import LazyVault, Vault
 
 KEK_ENV = "DEVICETRUST_KEK"
 
@@ -43,6 +43,8 @@ class Platform:
         if migrate:
             upgrade(self.db)
         self._vault = vault
+        # Services get a vault that loads the KEK only when a secret is sealed or opened.
+        self._sealer = LazyVault(lambda: self.vault)
 
     @cached_property
     def identity(self) -> IdentityService:
@@ -58,7 +60,7 @@ class Platform:
 
     @cached_property
     def webhooks(self) -> WebhookService:
-        return WebhookService(self.db, self.clock, self.vault)
+        return WebhookService(self.db, self.clock, self._sealer)
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
@@ -66,7 +68,7 @@ class Platform:
         return Dispatcher(
             self.db,
             self.clock,
-            self.vault,
+            self._sealer,
             max_attempts=hooks.max_attempts,
             base_backoff=timedelta(seconds=hooks.base_backoff_seconds),
             max_backoff=timedelta(seconds=hooks.max_backoff_seconds),

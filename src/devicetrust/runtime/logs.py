@@ -12,7 +12,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn: the same message with terminal colour codes
+}
 _SECRET_HINTS = ("secret", "password", "token", "key_material", "kek")
 
 

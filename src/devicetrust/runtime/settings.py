@@ -114,9 +114,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_settings(
-    path: Path | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the config file (if any) and apply environment overrides; refuse bad values."""
     env = os.environ if env is None else env
     if path is None and env.get(f"{ENV_PREFIX}CONFIG"):
@@ -128,7 +126,9 @@ def load_settings(
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ConfigurationError("config.file_missing", f"config file {path} not found") from exc
+            raise ConfigurationError(
+                "config.file_missing", f"config file {path} not found"
+            ) from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError("config.file_invalid", f"{path}: {exc}") from exc
     try:

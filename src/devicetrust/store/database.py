@@ -50,9 +50,14 @@ class Database:
                 f"unsupported database {self.dialect!r}: use sqlite or postgresql",
             )
         self.engine: Engine = create_engine(self.url, **kwargs)
+        self._read_engine = self.engine
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, begin="BEGIN IMMEDIATE")
+            # Readers take no write lock: WAL lets them run beside the single writer.
+            self._read_engine = create_engine(self.url, **kwargs)
+            _configure_sqlite(self._read_engine, begin="BEGIN")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -80,8 +85,15 @@ class Database:
                     ) from exc
                 raise
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work: a consistent snapshot, never a write lock; rolled back."""
+        with self._read_sessions() as session:
+            yield session  # closing the session rolls back the implicit transaction
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self._read_engine.dispose()
 
 
 def _is_serialization_failure(exc: OperationalError) -> bool:
@@ -89,9 +101,9 @@ def _is_serialization_failure(exc: OperationalError) -> bool:
     return code in ("40001", "40P01")
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """WAL for concurrent readers; foreign keys on; BEGIN IMMEDIATE so that writers queue on
-    the database lock instead of failing on a read-to-write upgrade."""
+def _configure_sqlite(engine: Engine, *, begin: str) -> None:
+    """WAL for concurrent readers; foreign keys on; writers use BEGIN IMMEDIATE so that they
+    queue on the database lock instead of failing on a read-to-write upgrade."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -105,7 +117,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
 def journal_mode(db: Database) -> str:

@@ -188,3 +188,110 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None]
+
+
+# ---- certificate authority (pki) -----------------------------------------------------------
+# Invariants the database enforces for the CA: at most one active CA per role
+# (`uq_pki_ca_active_role`); a CA key certifies one CA record (`spki_sha256` unique); a
+# certificate serial is issued once (`serial` unique: RFC 5280 §4.1.2.2).
+
+
+class CertificateAuthorityRow(Base):
+    """A CA devicetrust signs with: its certificate, where its key lives, active or retired."""
+
+    __tablename__ = "pki_cas"
+    __table_args__ = (
+        Index(
+            "uq_pki_ca_active_role",
+            "role",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # root | issuing | manufacturing
+    status: Mapped[str] = mapped_column(String(16), index=True)  # active | retired
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("pki_cas.id"))
+    subject: Mapped[str] = mapped_column(Text)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    key_uri: Mapped[str] = mapped_column(Text)
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    cert_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    spki_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # PEM certificates above an imported CA (a company PKI), for chains; None for our own.
+    external_chain_pem: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    retired_at: Mapped[datetime | None]
+
+
+class IssuedCertificateRow(Base):
+    """Every certificate a devicetrust CA signed, written before the certificate is returned."""
+
+    __tablename__ = "pki_certificates"
+    __table_args__ = (
+        Index("ix_pki_certificates_physical", "physical_id", "not_after"),
+        Index("ix_pki_certificates_issuer_revoked", "issuer_ca_id", "revoked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
+    serial: Mapped[str] = mapped_column(String(40), unique=True)  # 40 lowercase hex digits
+    issuer_ca_id: Mapped[str] = mapped_column(ForeignKey("pki_cas.id"))
+    profile: Mapped[str] = mapped_column(String(16))
+    physical_id: Mapped[str | None] = mapped_column(ForeignKey("physical_identities.id"))
+    logical_name: Mapped[str | None] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    spki_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # Set only for certificates whose key devicetrust itself holds (delegated OCSP signers).
+    key_uri: Mapped[str | None] = mapped_column(Text)
+    renewed_from: Mapped[str | None] = mapped_column(String(40))
+    issued_at: Mapped[datetime]
+    issued_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
+    invalidity_date: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class CrlRow(Base):
+    """The latest CRL of a CA; `crl_number` only grows (RFC 5280 §5.2.3)."""
+
+    __tablename__ = "pki_crls"
+
+    ca_id: Mapped[str] = mapped_column(ForeignKey("pki_cas.id"), primary_key=True)
+    crl_number: Mapped[int] = mapped_column(BigInteger)
+    this_update: Mapped[datetime]
+    next_update: Mapped[datetime]
+    entries: Mapped[int] = mapped_column(Integer)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    # A revocation since this CRL was signed: regenerate it (`refresh_due`).
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EventCursorRow(Base):
+    """An outbox consumer's low-water mark: every event it handles with id <= `outbox_id`
+    has been handled."""
+
+    __tablename__ = "event_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class ConsumedEventRow(Base):
+    """Events a consumer handled above its cursor (the outbox may commit ids out of order)."""
+
+    __tablename__ = "consumed_events"
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    consumed_at: Mapped[datetime]

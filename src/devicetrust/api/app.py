@@ -1,0 +1,80 @@
+"""The REST API: `create_app(platform)` builds a FastAPI app over the platform's services.
+
+Owns the wiring only: routers, problem+json error handling, request-body limits, metrics
+and the OpenAPI description. Never writes to the database itself (handlers call services,
+which audit every change), and never starts an app in which a route has no stated
+permission.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from devicetrust import __version__
+from devicetrust.api import problems
+from devicetrust.api.limits import RequestBodyLimits
+from devicetrust.api.metrics import ApiMetrics, MetricsMiddleware
+from devicetrust.api.routers.api_keys import router as api_keys_router
+from devicetrust.api.routers.audit import router as audit_router
+from devicetrust.api.routers.logical import router as logical_router
+from devicetrust.api.routers.operations import router as operations_router
+from devicetrust.api.routers.physical import router as physical_router
+from devicetrust.api.routers.webhooks import router as webhooks_router
+from devicetrust.api.schemas import ProblemOut
+from devicetrust.api.security import check_every_route_states_permission
+from devicetrust.runtime.container import Platform
+
+DESCRIPTION = """\
+Identity registry of a devicetrust fleet: physical identities (immutable, one per unit),
+logical identities (business names, mutable and transferable), their bindings and history,
+webhooks and the audit log.
+
+Every request needs an operator API key (`Authorization: Bearer dt_...` or `X-API-Key`)
+holding the scope the route names; errors are `application/problem+json` with a stable `code`.
+"""
+
+_PROBLEM = {"model": ProblemOut, "content": {problems.PROBLEM_CONTENT_TYPE: {}}}
+_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {**_PROBLEM, "description": text}
+    for status, text in {
+        400: "Bad request: malformed JSON, name or id",
+        401: "Missing or invalid API key",
+        403: "The API key lacks the scope",
+        404: "No such resource",
+        409: "Conflict with the current state",
+        413: "Request body too large",
+        415: "Request body is not JSON",
+        422: "Request body fields invalid",
+    }.items()
+}
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(
+        title="devicetrust",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url=None,  # served by `operations.openapi`, which states its permission
+        docs_url=None,
+        redoc_url=None,
+    )
+    metrics = ApiMetrics()
+    app.state.platform = platform
+    app.state.metrics = metrics
+    problems.install(app)
+    for router in (
+        physical_router,
+        logical_router,
+        webhooks_router,
+        audit_router,
+        api_keys_router,
+    ):
+        app.include_router(router, responses=_PROBLEM_RESPONSES)
+    app.include_router(operations_router)
+    # Added last = outermost: metrics also count the 413/415 refusals of the body limits.
+    app.add_middleware(RequestBodyLimits, max_body_bytes=platform.settings.server.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    check_every_route_states_permission(app.routes)
+    return app

@@ -1,0 +1,1 @@
+"""One router per concern; each route states its permission (see `devicetrust.api.security`)."""

@@ -1,0 +1,172 @@
+"""`devicetrust init` and `devicetrust serve`: setting up a data directory and running the server.
+
+`init` hands out the bootstrap admin API key and, when none is configured, a fresh
+key-encryption key, each printed once and never written to disk: storing the KEK next to the
+secrets it protects would defeat it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from devicetrust.auth import ApiKey, Scope
+from devicetrust.cli import output
+from devicetrust.cli.apikey import show_token
+from devicetrust.cli.context import database_location, state
+from devicetrust.domain.errors import ConfigurationError
+from devicetrust.runtime import Settings, configure_logging, load_vault
+from devicetrust.vault import KEK_ENV_VAR, Vault, generate_kek_text
+
+BOOTSTRAP_KEY_NAME = "bootstrap-admin"
+_SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+def init(ctx: typer.Context, as_json: output.JsonFlag = False) -> None:
+    """Create the data directory and database; print the bootstrap admin API key once."""
+    cli = state(ctx)
+    settings = cli.settings()
+    vault = _configured_vault(settings)
+    platform = cli.platform(vault=vault)
+    admins = [
+        key for key in platform.api_keys.list(include_revoked=False) if Scope.ADMIN in key.scopes
+    ]
+    where = database_location(settings)
+    if admins:
+        _already_initialised(where, admins, kek_configured=vault is not None, as_json=as_json)
+        return
+    kek_text = generate_kek_text() if vault is None else None
+    key, token = platform.api_keys.create(BOOTSTRAP_KEY_NAME, [Scope.ADMIN], actor=cli.actor)
+    if as_json:
+        output.emit_json(
+            {
+                "initialised": True,
+                "database": where,
+                "api_key": {**key.to_json(), "token": token},
+                "kek": kek_text,
+            }
+        )
+        return
+    output.success(f"devicetrust initialised: {where}")
+    show_token(key, token)
+    if kek_text is not None:
+        output.warn(
+            "No key-encryption key was configured; here is a new one. It is shown only now and "
+            "is not stored anywhere: keep it in a secret manager and set it for the server:"
+        )
+        output.out.print(f"export {KEK_ENV_VAR}={kek_text}", markup=False, highlight=False)
+
+
+def _configured_vault(settings: Settings) -> Vault | None:
+    """The configured KEK (checked now, so a malformed one is reported by init), or None."""
+    try:
+        return load_vault(settings)
+    except ConfigurationError as exc:
+        if exc.code == "config.kek_missing":
+            return None
+        raise
+
+
+def _already_initialised(
+    where: str, admins: list[ApiKey], *, kek_configured: bool, as_json: bool
+) -> None:
+    if as_json:
+        output.emit_json(
+            {
+                "initialised": False,
+                "database": where,
+                "admin_keys": [key.key_id for key in admins],
+                "kek": None,
+            }
+        )
+        return
+    output.note(
+        f"already initialised ({where}); admin keys: {', '.join(k.key_id for k in admins)}. "
+        "Create more with `devicetrust apikey create`."
+    )
+    if not kek_configured:
+        output.warn(
+            f"{KEK_ENV_VAR} is not set: use the key printed by the first `devicetrust init` "
+            "(secrets stored since then are sealed under it)."
+        )
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address (default: server.host).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Listen port (default: server.port).")
+    ] = None,
+) -> None:
+    """Run the REST API and the webhook dispatcher until SIGINT or SIGTERM."""
+    import uvicorn
+
+    from devicetrust.api import create_app
+
+    cli = state(ctx)
+    settings = cli.settings()
+    configure_logging(settings.logging.level, settings.logging.format)
+    _adopt_uvicorn_logs()
+    platform = cli.platform()
+    platform.vault  # noqa: B018 - refuse to start without a KEK, not at the first webhook
+    config = uvicorn.Config(
+        create_app(platform),
+        host=host or settings.server.host,
+        port=settings.server.port if port is None else port,
+        log_config=None,  # keep devicetrust's structured logging
+        server_header=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    stop = threading.Event()
+    dispatcher = threading.Thread(
+        target=platform.dispatcher.run_blocking,
+        args=(stop, settings.webhooks.interval_seconds),
+        name="webhook-dispatcher",
+        daemon=True,
+    )
+    previous = _absorb_signals(server)
+    dispatcher.start()
+    try:
+        server.run()  # handles SIGINT/SIGTERM itself: stops accepting, drains, returns
+    finally:
+        stop.set()
+        dispatcher.join(timeout=_SHUTDOWN_GRACE_SECONDS)
+        _restore_signals(previous)
+    output.note("devicetrust stopped")
+
+
+_Handler = Any
+
+
+def _adopt_uvicorn_logs() -> None:
+    """uvicorn's start-up, error and access logs go through devicetrust's handler (same
+    format, same stream) instead of uvicorn's own configuration."""
+    ours = logging.getLogger("devicetrust")
+    for name in ("uvicorn", "uvicorn.access"):
+        theirs = logging.getLogger(name)
+        theirs.handlers[:] = ours.handlers
+        theirs.setLevel(ours.level)
+        theirs.propagate = False
+
+
+def _absorb_signals(server: Any) -> dict[signal.Signals, _Handler]:
+    """uvicorn re-raises the signal that stopped it once it has shut down; these handlers
+    absorb it so the dispatcher can be stopped and the database closed cleanly (exit 0).
+    Before uvicorn installs its own handlers (start-up), they ask it to stop."""
+
+    def _noted(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        server.should_exit = True
+
+    return {sig: signal.signal(sig, _noted) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signals(previous: dict[signal.Signals, _Handler]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
