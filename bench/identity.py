@@ -190,10 +190,12 @@ def http_figures(url: str, n: int) -> list[Row]:
                     client.post("/v1/physical-identities", json=body).raise_for_status()
 
             rows.append({"what": "HTTP POST register", "rate": rate(n, register)})
-            resp = client.post("/v1/physical-identities/batch", json={"units": [body] * (n + 1)})
-            resp.raise_for_status()
-            data = resp.json()
-            units = [u["physical_id"] for u in (data["units"] if isinstance(data, dict) else data)]
+            units: list[str] = []
+            for start in range(0, n + 1, 1000):  # the API takes at most 1000 units a batch
+                size = min(1000, n + 1 - start)
+                resp = client.post("/v1/physical-identities/batch", json={"units": [body] * size})
+                resp.raise_for_status()
+                units += [u["physical_id"] for u in resp.json()["items"]]
             client.post("/v1/logical-identities", json={"name": "bench-http-01"}).raise_for_status()
             client.post(
                 "/v1/logical-identities/bench-http-01/bind", json={"physical_id": units[0]}

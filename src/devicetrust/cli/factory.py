@@ -75,7 +75,9 @@ def _specs(model: str, serials: dict[str, str], count: int) -> list[UnitSpec]:
 )
 def register(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option("--model", "-m", help="Hardware model of the unit.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Hardware model of the unit.")
+    ] = "unspecified",
     serial: Annotated[
         list[str] | None,
         typer.Option(
