@@ -21,8 +21,11 @@ def test_physical_ids_are_uuid4_and_unique() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["c2c38155-b0d2-48b6-82fd-22fe3b316224", "C2C38155-B0D2-48B6-82FD-22FE3B316224",
-     "urn:uuid:c2c38155-b0d2-48b6-82fd-22fe3b316224"],
+    [
+        "c2c38155-b0d2-48b6-82fd-22fe3b316224",
+        "C2C38155-B0D2-48B6-82FD-22FE3B316224",
+        "urn:uuid:c2c38155-b0d2-48b6-82fd-22fe3b316224",
+    ],
 )
 def test_physical_id_canonicalised(value: str) -> None:
     assert parse_physical_id(value) == "c2c38155-b0d2-48b6-82fd-22fe3b316224"
@@ -30,8 +33,14 @@ def test_physical_id_canonicalised(value: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "nope", "c2c38155b0d248b682fd22fe3b316224", "c2c38155-b0d2-18b6-82fd-22fe3b316224",
-     "' OR 1=1 --", "c2c38155-b0d2-48b6-82fd-22fe3b316224\x00"],
+    [
+        "",
+        "nope",
+        "c2c38155b0d248b682fd22fe3b316224",
+        "c2c38155-b0d2-18b6-82fd-22fe3b316224",
+        "' OR 1=1 --",
+        "c2c38155-b0d2-48b6-82fd-22fe3b316224\x00",
+    ],
 )
 def test_bad_physical_ids_refused(value: str) -> None:
     with pytest.raises(InvalidInput) as err:
@@ -48,8 +57,22 @@ def test_good_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "Line-03", "-line", "line-", "line..03", "line_03", "line 03", ".line", "line.",
-     "a" * 129, "robot'; DROP TABLE bindings;--", "línea", "../etc/passwd", "line/03"],
+    [
+        "",
+        "Line-03",
+        "-line",
+        "line-",
+        "line..03",
+        "line_03",
+        "line 03",
+        ".line",
+        "line.",
+        "a" * 129,
+        "robot'; DROP TABLE bindings;--",
+        "línea",
+        "../etc/passwd",
+        "line/03",
+    ],
 )
 def test_bad_names(name: str) -> None:
     with pytest.raises(InvalidInput) as err:

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from tests.conftest import require_service
 
 from devicetrust.pki.keys import CaKey, UnsupportedKeyOperation, verify_signature
+from tests.conftest import require_service
 
 # Real time: openssl checks OCSP and CRL validity periods against the clock.
 NOW = datetime.now(UTC).replace(microsecond=0)

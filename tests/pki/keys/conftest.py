@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pkcs11
 import pytest
-from tests.conftest import require_service
 
 from devicetrust.pki.keys import PinValue, Pkcs11Config, Pkcs11Connection
+from tests.conftest import require_service
 
 SOFTHSM_MODULE = Path(
     os.environ.get("DEVICETRUST_TEST_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so")

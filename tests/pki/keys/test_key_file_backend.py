@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from tests.pki.keys.ca_structures import check_everything_verifies
 
 from devicetrust.pki.keys import (
     KekPassword,
@@ -28,6 +27,7 @@ from devicetrust.pki.keys import (
     open_key,
 )
 from devicetrust.vault import Vault
+from tests.pki.keys.ca_structures import check_everything_verifies
 
 PASSPHRASE = "correct horse battery staple"
 FAST_SCRYPT = 2**14  # the floor; keeps the suite quick (production default is 2**17)

@@ -9,8 +9,6 @@ import pytest
 from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11_errors
 from pkcs11.util.ec import encode_named_curve_parameters
-from tests.pki.keys.ca_structures import check_everything_verifies
-from tests.pki.keys.conftest import SoftHsm
 
 from devicetrust.pki.keys import (
     KeyAlgorithm,
@@ -28,6 +26,8 @@ from devicetrust.pki.keys import (
     generate_key,
     open_key,
 )
+from tests.pki.keys.ca_structures import check_everything_verifies
+from tests.pki.keys.conftest import SoftHsm
 
 
 def _uri(softhsm: SoftHsm, label: str) -> str:

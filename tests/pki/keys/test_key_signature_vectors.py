@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from tests.conftest import require_service
 
 from devicetrust.pki.keys import (
     CaPublicKey,
@@ -20,6 +19,7 @@ from devicetrust.pki.keys import (
     verify_signature,
 )
 from devicetrust.pki.keys._signature import ecdsa_raw_to_der
+from tests.conftest import require_service
 
 VECTOR_DIRS = [
     Path(__file__).resolve().parents[4] / "shared" / "testdata" / "wycheproof",
