@@ -8,16 +8,23 @@ field here, except the one-time `token`/`secret` of the two creation responses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
-from devicetrust.auth import ApiKey, Scope
-from devicetrust.domain.audit import AuditRecord
+from devicetrust.auth import Scope
 from devicetrust.domain.lifecycle import DeviceState, ReplacementFate
-from devicetrust.domain.records import Binding, LogicalIdentity, PhysicalIdentity, Replacement
-from devicetrust.events import Delivery, DeliveryStatus, Webhook
+from devicetrust.events import DeliveryStatus
 
 # Generous bounds on the wire; the domain rules are stricter where it matters.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -38,7 +45,12 @@ class _In(BaseModel):
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # from_attributes: an output schema reads the service's frozen record by field name.
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        return cls.model_validate(record)
 
 
 # ---- physical identities ------------------------------------------------------------------
@@ -71,18 +83,6 @@ class PhysicalOut(_Out):
     hardware_serials: dict[str, str]
     key_fingerprints: list[str]
     logical_name: str | None
-
-    @classmethod
-    def of(cls, unit: PhysicalIdentity) -> PhysicalOut:
-        return cls(
-            physical_id=unit.physical_id,
-            model=unit.model,
-            state=unit.state,
-            manufactured_at=unit.manufactured_at,
-            hardware_serials=dict(unit.hardware_serials),
-            key_fingerprints=list(unit.key_fingerprints),
-            logical_name=unit.logical_name,
-        )
 
 
 class PhysicalPage(_Out):
@@ -138,17 +138,6 @@ class LogicalOut(_Out):
     physical_id: str | None
     former_names: list[str]
 
-    @classmethod
-    def of(cls, identity: LogicalIdentity) -> LogicalOut:
-        return cls(
-            logical_id=identity.logical_id,
-            name=identity.name,
-            attributes=dict(identity.attributes),
-            created_at=identity.created_at,
-            physical_id=identity.physical_id,
-            former_names=list(identity.former_names),
-        )
-
 
 class LogicalPage(_Out):
     items: list[LogicalOut]
@@ -167,21 +156,6 @@ class BindingOut(_Out):
     ended_at: datetime | None
     end_reason: str | None
     ended_by: str | None
-
-    @classmethod
-    def of(cls, binding: Binding) -> BindingOut:
-        return cls(
-            logical_id=binding.logical_id,
-            logical_name=binding.logical_name,
-            name_at_start=binding.name_at_start,
-            physical_id=binding.physical_id,
-            started_at=binding.started_at,
-            start_reason=binding.start_reason,
-            started_by=binding.started_by,
-            ended_at=binding.ended_at,
-            end_reason=binding.end_reason,
-            ended_by=binding.ended_by,
-        )
 
 
 class HistoryOut(_Out):
@@ -205,17 +179,6 @@ class ReplacementOut(_Out):
     at: datetime
     event_id: str
 
-    @classmethod
-    def of(cls, replacement: Replacement) -> ReplacementOut:
-        return cls(
-            logical_name=replacement.logical_name,
-            old_physical_id=replacement.old_physical_id,
-            new_physical_id=replacement.new_physical_id,
-            old_unit_state=replacement.old_unit_state,
-            at=replacement.at,
-            event_id=replacement.event_id,
-        )
-
 
 # ---- API keys -----------------------------------------------------------------------------
 
@@ -229,20 +192,15 @@ class ApiKeyOut(_Out):
     key_id: str
     name: str
     scopes: list[Scope]
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _sorted(cls, value: Iterable[Scope]) -> list[Scope]:
+        return sorted(value)
+
     created_at: datetime
     created_by: str
     revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, key: ApiKey) -> ApiKeyOut:
-        return cls(
-            key_id=key.key_id,
-            name=key.name,
-            scopes=sorted(key.scopes),
-            created_at=key.created_at,
-            created_by=key.created_by,
-            revoked_at=key.revoked_at,
-        )
 
 
 class ApiKeyCreatedOut(_Out):
@@ -268,19 +226,6 @@ class AuditEntryOut(_Out):
     details: dict[str, Any]
     prev_hash: str
     hash: str
-
-    @classmethod
-    def of(cls, entry: AuditRecord) -> AuditEntryOut:
-        return cls(
-            seq=entry.seq,
-            occurred_at=entry.occurred_at,
-            actor=entry.actor,
-            action=entry.action,
-            subject=entry.subject,
-            details=dict(entry.details),
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-        )
 
 
 class AuditPage(_Out):
@@ -315,23 +260,12 @@ class WebhookIn(_In):
 
 
 class WebhookOut(_Out):
-    id: str
+    id: str = Field(validation_alias=AliasChoices("webhook_id", "id"))
     url: str
     event_types: list[str]
     enabled: bool
     created_at: datetime
     created_by: str
-
-    @classmethod
-    def of(cls, hook: Webhook) -> WebhookOut:
-        return cls(
-            id=hook.webhook_id,
-            url=hook.url,
-            event_types=list(hook.event_types),
-            enabled=hook.enabled,
-            created_at=hook.created_at,
-            created_by=hook.created_by,
-        )
 
 
 class WebhookCreatedOut(_Out):
@@ -346,7 +280,7 @@ class WebhookList(_Out):
 
 
 class DeliveryOut(_Out):
-    id: int
+    id: int = Field(validation_alias=AliasChoices("delivery_id", "id"))
     webhook_id: str
     event_id: str
     event_type: str
@@ -355,20 +289,6 @@ class DeliveryOut(_Out):
     next_attempt_at: datetime
     last_error: str | None
     delivered_at: datetime | None
-
-    @classmethod
-    def of(cls, delivery: Delivery) -> DeliveryOut:
-        return cls(
-            id=delivery.delivery_id,
-            webhook_id=delivery.webhook_id,
-            event_id=delivery.event_id,
-            event_type=delivery.event_type,
-            status=delivery.status,
-            attempts=delivery.attempts,
-            next_attempt_at=delivery.next_attempt_at,
-            last_error=delivery.last_error,
-            delivered_at=delivery.delivered_at,
-        )
 
 
 class DeliveryList(_Out):
