@@ -16,12 +16,22 @@ from devicetrust.domain.clock import Clock, SystemClock
 from devicetrust.domain.errors import ConfigurationError
 from devicetrust.events import AuditLog, Dispatcher, WebhookService
 from devicetrust.identity import IdentityService
+from devicetrust.pki import Keyring, PkiPolicy, PkiService, Profile
+from devicetrust.pki.keys import (
+    KekPassword,
+    KeyPassword,
+    PassphrasePassword,
+    PinFromEnv,
+    Pkcs11Config,
+    Pkcs11Connection,
+)
 from devicetrust.runtime.settings import Settings
 from devicetrust.store.database import Database
 from devicetrust.store.migrate import upgrade
 from devicetrust.vault import LazyVault, Vault
 
 KEK_ENV = "DEVICETRUST_KEK"
+CA_PASSPHRASE_ENV = "DEVICETRUST_CA_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 
 
 class Platform:
@@ -45,6 +55,7 @@ class Platform:
         self._vault = vault
         # Services get a vault that loads the KEK only when a secret is sealed or opened.
         self._sealer = LazyVault(lambda: self.vault)
+        self._pkcs11: Pkcs11Connection | None = None
 
     @cached_property
     def identity(self) -> IdentityService:
@@ -75,6 +86,40 @@ class Platform:
             timeout=timedelta(seconds=hooks.timeout_seconds),
         )
 
+    @cached_property
+    def pki(self) -> PkiService:
+        """The CA. Its key files are protected by the KEK (default) or an operator
+        passphrase; with `pki.pkcs11_module` set, new CA keys are created in the token."""
+        cfg = self.settings.pki
+        self._pkcs11 = (
+            Pkcs11Connection(
+                Pkcs11Config(module=cfg.pkcs11_module, pin=PinFromEnv(cfg.pkcs11_pin_env))
+            )
+            if cfg.pkcs11_module is not None
+            else None
+        )
+        lifetimes = PkiPolicy().lifetimes
+        lifetimes[Profile.DEVICE] = timedelta(hours=cfg.device_cert_hours)
+        keyring = Keyring(
+            self.settings.pki_key_dir,
+            password=self._ca_password(),
+            pkcs11=self._pkcs11,
+            pkcs11_token=cfg.pkcs11_token,
+        )
+        policy = PkiPolicy(public_url=self.settings.pki_public_url, lifetimes=lifetimes)
+        return PkiService(self.db, self.clock, keyring, policy=policy)
+
+    def _ca_password(self) -> KeyPassword:
+        if self.settings.pki.key_protection == "passphrase":
+            passphrase = os.environ.get(CA_PASSPHRASE_ENV)
+            if not passphrase:
+                raise ConfigurationError(
+                    "config.ca_passphrase_missing",
+                    f"pki.key_protection is 'passphrase': set {CA_PASSPHRASE_ENV}",
+                )
+            return PassphrasePassword(passphrase)
+        return KekPassword(self.vault)
+
     @property
     def vault(self) -> Vault:
         """The key-encryption key for secrets at rest; refuses to invent one."""
@@ -85,6 +130,10 @@ class Platform:
     def close(self) -> None:
         if "dispatcher" in self.__dict__:
             self.dispatcher.close()
+        if "pki" in self.__dict__:
+            self.pki.close()
+        if self._pkcs11 is not None:
+            self._pkcs11.close()
         if self._vault is not None:
             self._vault.close()
         self.db.dispose()

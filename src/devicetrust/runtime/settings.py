@@ -58,6 +58,23 @@ class WebhookSettings(_Section):
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
 
+class PkiSettings(_Section):
+    # Base URL written into certificates (CRL distribution point, OCSP, CA issuers);
+    # default: http://<server.host>:<server.port>.
+    public_url: str | None = None
+    algorithm: Literal["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-3072"] = "ecdsa-p256"
+    device_cert_hours: float = Field(default=24, gt=0, le=24 * 90)
+    # How CA key files are encrypted: by the platform KEK, or by an operator passphrase
+    # read from DEVICETRUST_CA_PASSPHRASE (never from this file).
+    key_protection: Literal["kek", "passphrase"] = "kek"
+    key_dir: Path | None = None  # default: <data_dir>/ca
+    pkcs11_module: Path | None = None  # e.g. /usr/lib/softhsm/libsofthsm2.so
+    pkcs11_token: str | None = None
+    pkcs11_pin_env: str = "DEVICETRUST_HSM_PIN"
+    autorevoke_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
+    crl_refresh_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
@@ -70,7 +87,16 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     identity: IdentitySettings = IdentitySettings()
     webhooks: WebhookSettings = WebhookSettings()
+    pki: PkiSettings = PkiSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def pki_public_url(self) -> str:
+        return self.pki.public_url or f"http://{self.server.host}:{self.server.port}"
+
+    @property
+    def pki_key_dir(self) -> Path:
+        return self.pki.key_dir or self.data_dir / "ca"
 
     @property
     def database_url(self) -> str:

@@ -1,0 +1,129 @@
+"""The signing core every CA operation goes through: sign a built certificate and record it,
+with its audit entry and `credential.issued` event, in the caller's transaction.
+
+Never returns a certificate that is not yet recorded: the row and the event are added to the
+session before the certificate leaves this module, and the caller returns it only after its
+transaction has committed. Never signs with a key other than the issuer row's own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy.orm import Session
+
+from devicetrust.domain.clock import Clock
+from devicetrust.domain.events import EventType
+from devicetrust.pki import _rows
+from devicetrust.pki.errors import CaNotInitialised
+from devicetrust.pki.keyring import Keyring
+from devicetrust.pki.keys import CaKey
+from devicetrust.pki.policy import PkiPolicy
+from devicetrust.pki.profiles import IssuerUrls, Validity
+from devicetrust.pki.records import CaRole, Profile
+from devicetrust.pki.serials import serial_key, serial_text
+from devicetrust.store.database import Database
+from devicetrust.store.journal import record
+from devicetrust.store.models import CertificateAuthorityRow, IssuedCertificateRow
+
+
+class AuthorityCore:
+    """State shared by the CA service mixins."""
+
+    _db: Database
+    _clock: Clock
+    _keys: Keyring
+    _policy: PkiPolicy
+
+    def _online_key(self, ca: CertificateAuthorityRow) -> CaKey:
+        """The key of an issuing or manufacturing CA. The root key is never kept open."""
+        if ca.role == CaRole.ROOT.value:
+            raise CaNotInitialised(
+                "the root key is opened only for one step (rotation, its CRL)", ca_id=ca.id
+            )
+        return self._keys.online(ca.key_uri)
+
+    def _urls(self, issuer: CertificateAuthorityRow) -> IssuerUrls:
+        # Certificates issued by the root (CA certificates) are checked by CRL only.
+        ocsp = None if issuer.role == CaRole.ROOT.value else self._policy.ocsp_url
+        return IssuerUrls(
+            crl=self._policy.crl_url(issuer.id),
+            ca_issuers=self._policy.ca_issuers_url(issuer.id),
+            ocsp=ocsp,
+        )
+
+    def _validity(
+        self, now: datetime, lifetime: timedelta, issuer: CertificateAuthorityRow
+    ) -> Validity:
+        """Backdated by the clock skew; never outliving the issuer (RFC 5280 §6.1.3 checks
+        each certificate's own validity, so a longer leaf would only fail later, silently)."""
+        not_before = max(now - self._policy.clock_skew, issuer.not_before)
+        not_after = min(now + lifetime, issuer.not_after)
+        if not_after <= now:
+            raise CaNotInitialised(
+                f"the {issuer.role} CA expires too soon to issue; rotate it", ca_id=issuer.id
+            )
+        return Validity(not_before.replace(microsecond=0), not_after.replace(microsecond=0))
+
+    def _reissue_stale(
+        self, session: Session, physical_id: str, *, at: datetime, actor: str
+    ) -> tuple[list[IssuedCertificateRow], list[IssuedCertificateRow]]:
+        """(new, superseded) certificates of a unit whose logical name changed; provided by
+        the issuance operations."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _sign_and_record(
+        session: Session,
+        *,
+        key: CaKey,
+        builder: x509.CertificateBuilder,
+        issuer: CertificateAuthorityRow,
+        profile: Profile,
+        physical_id: str | None,
+        logical_name: str | None,
+        at: datetime,
+        actor: str,
+        key_uri: str | None = None,
+        renewed_from: str | None = None,
+    ) -> IssuedCertificateRow:
+        certificate = key.sign_certificate(builder)
+        der = certificate.public_bytes(Encoding.DER)
+        row = IssuedCertificateRow(
+            serial=serial_key(certificate.serial_number),
+            issuer_ca_id=issuer.id,
+            profile=profile.value,
+            physical_id=physical_id,
+            logical_name=logical_name,
+            subject=certificate.subject.rfc4514_string(),
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+            der=der,
+            fingerprint_sha256=_rows.sha256_hex(der),
+            spki_sha256=_rows.public_key_sha256(certificate),
+            key_uri=key_uri,
+            renewed_from=renewed_from,
+            issued_at=at,
+            issued_by=actor,
+        )
+        session.add(row)
+        record(
+            session,
+            at=at,
+            actor=actor,
+            event_type=EventType.CREDENTIAL_ISSUED,
+            subject=physical_id or issuer.id,
+            payload={
+                "serial": serial_text(certificate.serial_number),
+                "issuer_ca_id": issuer.id,
+                "profile": profile.value,
+                "physical_id": physical_id,
+                "logical_name": logical_name,
+                "not_after": row.not_after.isoformat(),
+                "fingerprint_sha256": row.fingerprint_sha256,
+                "renewed_from": serial_text(int(renewed_from, 16)) if renewed_from else None,
+            },
+        )
+        return row

@@ -1,0 +1,261 @@
+"""`AutoRevoker`: keeps certificates in step with the identity registry by consuming the outbox.
+
+    device.state_changed -> suspended       hold the unit's certificates (certificateHold)
+                         -> quarantined     revoke them (privilegeWithdrawn)
+                         -> decommissioned  revoke them (cessationOfOperation)
+                            (either, as part of a replacement: superseded)
+                         suspended -> active  release the holds this consumer placed, then
+                                              re-issue if the name changed meanwhile
+    device.replaced      old unit: revoke (superseded); new unit: re-issue with the name
+    device.renamed / transferred / bound / unbound
+                         re-issue operational certificates that carry a stale name
+
+Why holds for suspension: a suspension is meant to be undone, and RFC 5280 §5.3.1 gives
+certificateHold for exactly that; on reactivation the hold is lifted (the entry leaves the
+next full CRL) rather than re-issuing, so a device resumes without a new enrollment.
+Quarantine suggests the unit may be compromised, so it gets a permanent revocation and the
+unit enrolls a new key after its release. keyCompromise is never inferred.
+
+Delivery is at-least-once and each event is handled in one transaction together with its
+"consumed" mark, in outbox order, stopping at the first failure (so a reactivation is never
+applied before the suspension it undoes). The persisted cursor is a low-water mark that only
+passes events older than `settle`: outbox ids can commit out of order, and an id skipped
+now is picked up on a later run. Never revokes for an event it cannot attribute to a unit,
+and never releases a hold an operator placed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from devicetrust.domain.errors import DeviceTrustError
+from devicetrust.domain.events import EventType
+from devicetrust.domain.lifecycle import DeviceState
+from devicetrust.store.models import ConsumedEventRow, EventCursorRow, OutboxRow
+
+if TYPE_CHECKING:
+    from devicetrust.pki.service import PkiService
+
+_log = logging.getLogger(__name__)
+
+CONSUMER = "pki.auto_revoker"
+AUTO_ACTOR = "system:pki-auto-revoker"
+HANDLED = (
+    EventType.DEVICE_STATE_CHANGED,
+    EventType.DEVICE_REPLACED,
+    EventType.DEVICE_RENAMED,
+    EventType.DEVICE_TRANSFERRED,
+    EventType.DEVICE_BOUND,
+    EventType.DEVICE_UNBOUND,
+)
+_HANDLED_VALUES = [t.value for t in HANDLED]
+_REPLACEMENT_WINDOW = 1000  # outbox ids: a replacement's events are written together
+R = x509.ReasonFlags
+
+
+@dataclass(frozen=True, slots=True)
+class AutoRevokeReport:
+    events: int = 0
+    revoked: int = 0
+    released: int = 0
+    reissued: int = 0
+    failed_event_id: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Tally:
+    revoked: int = 0
+    released: int = 0
+    reissued: int = 0
+
+
+class AutoRevoker:
+    def __init__(
+        self, pki: PkiService, *, settle: timedelta = timedelta(minutes=10), batch: int = 500
+    ) -> None:
+        if batch < 1 or settle < timedelta(0):
+            raise ValueError("batch is positive and settle is not negative")
+        self._pki = pki
+        self._db = pki.database
+        self._clock = pki.clock
+        self._settle = settle
+        self._batch = batch
+
+    def run_once(self) -> AutoRevokeReport:
+        """Handle up to `batch` pending events; safe to run again at any time."""
+        self._ensure_cursor()
+        tally = _Tally()
+        handled = 0
+        for event_id in self._pending():
+            try:
+                touched = self._handle_one(event_id, tally)
+            except DeviceTrustError as exc:
+                _log.warning("auto-revocation stopped at outbox event %s: %s", event_id, exc.code)
+                return self._report(handled, tally, event_id, exc.code)
+            handled += 1
+            self._pki._refresh_after_revocation(touched, AUTO_ACTOR)
+        self._advance()
+        return self._report(handled, tally)
+
+    @staticmethod
+    def _report(
+        handled: int, tally: _Tally, failed: int | None = None, error: str | None = None
+    ) -> AutoRevokeReport:
+        return AutoRevokeReport(
+            handled, tally.revoked, tally.released, tally.reissued, failed, error
+        )
+
+    # ---- cursor --------------------------------------------------------------------------
+
+    def _ensure_cursor(self) -> None:
+        insert = pg_insert if self._db.is_postgres else sqlite_insert
+        with self._db.transaction() as session:
+            session.execute(
+                insert(EventCursorRow)
+                .values(consumer=CONSUMER, outbox_id=0, updated_at=self._clock.now())
+                .on_conflict_do_nothing(index_elements=["consumer"])
+            )
+
+    def _pending(self) -> list[int]:
+        with self._db.read() as session:
+            low = _cursor(session).outbox_id
+            return list(
+                session.execute(
+                    select(OutboxRow.id)
+                    .where(OutboxRow.id > low, OutboxRow.type.in_(_HANDLED_VALUES), ~_consumed())
+                    .order_by(OutboxRow.id)
+                    .limit(self._batch)
+                ).scalars()
+            )
+
+    def _advance(self) -> None:
+        """Move the low-water mark past settled events that need nothing more."""
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            cursor = _cursor(session, lock=True)
+            first_pending = session.execute(
+                select(func.min(OutboxRow.id)).where(
+                    OutboxRow.id > cursor.outbox_id,
+                    OutboxRow.type.in_(_HANDLED_VALUES),
+                    ~_consumed(),
+                )
+            ).scalar()
+            stmt = select(func.max(OutboxRow.id)).where(
+                OutboxRow.id > cursor.outbox_id, OutboxRow.occurred_at <= now - self._settle
+            )
+            if first_pending is not None:
+                stmt = stmt.where(OutboxRow.id < first_pending)
+            new_low = session.execute(stmt).scalar()
+            if new_low is None:
+                return
+            cursor.outbox_id = new_low
+            cursor.updated_at = now
+            session.execute(
+                delete(ConsumedEventRow).where(
+                    ConsumedEventRow.consumer == CONSUMER, ConsumedEventRow.outbox_id <= new_low
+                )
+            )
+
+    # ---- events --------------------------------------------------------------------------
+
+    def _handle_one(self, event_id: int, tally: _Tally) -> list[str]:
+        """One event, one transaction; returns the CA ids whose CRLs it made stale."""
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            _cursor(session, lock=True)  # serialises consumers
+            if session.get(ConsumedEventRow, (CONSUMER, event_id)) is not None:
+                return []  # another consumer handled it meanwhile
+            event = session.get(OutboxRow, event_id)
+            touched: list[str] = []
+            if event is not None:
+                touched = self._apply(session, event, now, tally)
+            session.add(ConsumedEventRow(consumer=CONSUMER, outbox_id=event_id, consumed_at=now))
+            return touched
+
+    def _apply(self, session: Session, event: OutboxRow, now: datetime, tally: _Tally) -> list[str]:
+        payload: dict[str, Any] = event.payload
+        kind = EventType(event.type)
+        touched: list[str] = []
+
+        def revoke(physical_id: str | None, reason: x509.ReasonFlags) -> None:
+            if physical_id:
+                rows = self._pki._revoke_unit(
+                    session, physical_id, reason, at=now, actor=AUTO_ACTOR
+                )
+                tally.revoked += len(rows)
+                touched.extend(row.issuer_ca_id for row in rows)
+
+        def reissue(physical_id: str | None) -> None:
+            if physical_id:
+                new, old = self._pki._reissue_stale(session, physical_id, at=now, actor=AUTO_ACTOR)
+                tally.reissued += len(new)
+                tally.revoked += len(old)  # superseded
+                touched.extend(row.issuer_ca_id for row in old)
+
+        if kind is EventType.DEVICE_STATE_CHANGED:
+            unit = payload.get("physical_id")
+            target = DeviceState(payload["to"])
+            replaced = target in (DeviceState.DECOMMISSIONED, DeviceState.QUARANTINED) and (
+                _part_of_replacement(session, event, unit)
+            )
+            if replaced:
+                revoke(unit, R.superseded)
+            elif target is DeviceState.SUSPENDED:
+                revoke(unit, R.certificate_hold)
+            elif target is DeviceState.QUARANTINED:
+                revoke(unit, R.privilege_withdrawn)
+            elif target is DeviceState.DECOMMISSIONED:
+                revoke(unit, R.cessation_of_operation)
+            elif payload.get("from") == DeviceState.SUSPENDED.value and unit:
+                rows = self._pki._release_unit_holds(
+                    session, unit, at=now, actor=AUTO_ACTOR, placed_by=AUTO_ACTOR
+                )
+                tally.released += len(rows)
+                touched.extend(row.issuer_ca_id for row in rows)
+                reissue(unit)
+        elif kind is EventType.DEVICE_REPLACED:
+            revoke(payload.get("old_physical_id"), R.superseded)
+            reissue(payload.get("new_physical_id"))
+        elif kind is EventType.DEVICE_TRANSFERRED:
+            reissue(payload.get("from_physical_id"))
+            reissue(payload.get("to_physical_id"))
+        else:  # renamed, bound, unbound
+            reissue(payload.get("physical_id"))
+        return touched
+
+
+def _cursor(session: Session, *, lock: bool = False) -> EventCursorRow:
+    stmt = select(EventCursorRow).where(EventCursorRow.consumer == CONSUMER)
+    return session.execute(stmt.with_for_update() if lock else stmt).scalar_one()
+
+
+def _consumed() -> Any:
+    return exists().where(
+        ConsumedEventRow.consumer == CONSUMER, ConsumedEventRow.outbox_id == OutboxRow.id
+    )
+
+
+def _part_of_replacement(session: Session, event: OutboxRow, physical_id: str | None) -> bool:
+    """A replacement writes the old unit's state change and `device.replaced` in one
+    transaction, with the same time: then the certificates are superseded, not retired."""
+    if not physical_id:
+        return False
+    payloads = session.execute(
+        select(OutboxRow.payload).where(
+            OutboxRow.type == EventType.DEVICE_REPLACED.value,
+            OutboxRow.id > event.id,
+            OutboxRow.id <= event.id + _REPLACEMENT_WINDOW,
+            OutboxRow.occurred_at == event.occurred_at,
+        )
+    ).scalars()
+    return any(p.get("old_physical_id") == physical_id for p in payloads)

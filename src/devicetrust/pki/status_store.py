@@ -1,0 +1,58 @@
+"""`DatabaseStatusSource`: the `StatusSource` contract (`pki.status`) answered from the CA's
+own records, for the OCSP responder and the chain verifier.
+
+A serial is GOOD only when a certificate with that serial was recorded as issued by the CA
+whose key is `issuer`'s key and is not revoked; REVOKED (with time and reason, holds
+included) when it was revoked; UNKNOWN otherwise, including for an issuer that is not one of
+ours. Never guesses GOOD, and never answers from anything but the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import select
+
+from devicetrust.pki.serials import serial_key
+from devicetrust.pki.status import CertStatus, StatusInfo
+from devicetrust.store.database import Database
+from devicetrust.store.models import CertificateAuthorityRow, IssuedCertificateRow
+
+_MAX_SERIAL = 1 << 160
+
+
+class DatabaseStatusSource:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def status_of(self, issuer: x509.Certificate, serial: int) -> StatusInfo:
+        if not 0 < serial < _MAX_SERIAL:
+            return StatusInfo(serial=serial, status=CertStatus.UNKNOWN)
+        # The issuer is identified by its key (as OCSP's CertID does, RFC 6960 §4.1.1), so a
+        # re-encoded or re-certified copy of the same CA certificate still matches.
+        spki = issuer.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        with self._db.read() as session:
+            found = session.execute(
+                select(IssuedCertificateRow.revoked_at, IssuedCertificateRow.revocation_reason)
+                .join(
+                    CertificateAuthorityRow,
+                    CertificateAuthorityRow.id == IssuedCertificateRow.issuer_ca_id,
+                )
+                .where(
+                    IssuedCertificateRow.serial == serial_key(serial),
+                    CertificateAuthorityRow.spki_sha256 == hashlib.sha256(spki).hexdigest(),
+                )
+            ).first()
+        if found is None:
+            return StatusInfo(serial=serial, status=CertStatus.UNKNOWN)
+        revoked_at, reason = found
+        if revoked_at is None:
+            return StatusInfo(serial=serial, status=CertStatus.GOOD)
+        return StatusInfo(
+            serial=serial,
+            status=CertStatus.REVOKED,
+            revoked_at=revoked_at,
+            reason=x509.ReasonFlags(reason) if reason else None,
+        )
