@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from devicetrust.domain.ids import new_physical_id
@@ -50,14 +50,21 @@ def _key_usage(*, digital_signature: bool = False, cert_sign: bool = False) -> x
     )
 
 
+IssuerKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+def _hash_for(key: IssuerKey) -> hashes.SHA256 | None:
+    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+
+
 def _serial() -> int:
     return x509.random_serial_number()
 
 
-def _ca_cert(
+def ca_cert(
     subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    key: IssuerKey,
+    issuer: tuple[x509.Certificate, IssuerKey] | None,
     not_before: datetime,
     not_after: datetime,
 ) -> x509.Certificate:
@@ -78,7 +85,7 @@ def _ca_cert(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()), False
         )
     )
-    return builder.sign(signing_key, hashes.SHA256())
+    return builder.sign(signing_key, _hash_for(signing_key))
 
 
 class MemoryStatus:
@@ -139,7 +146,7 @@ class TestPki:
         san_uris: list[str] = SAN_UNSET,
         common_name: str | None = None,
         digital_signature: bool = True,
-        issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
+        issuer: tuple[x509.Certificate, IssuerKey] | None = None,
         record: bool = True,
     ) -> x509.Certificate:
         """A device certificate as the CA issues it; each keyword bends one property."""
@@ -150,9 +157,11 @@ class TestPki:
                 san_uris.append(f"urn:devicetrust:logical:{logical_name}")
         issuer_cert, issuer_key = issuer or (self.issuing, self.issuing_key)
         device_key = ec.generate_private_key(ec.SECP256R1())
+        cn = pid if common_name is None else common_name  # "" leaves the subject empty
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else [])
         builder = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or pid)]))
+            .subject_name(subject)
             .issuer_name(issuer_cert.subject)
             .public_key(device_key.public_key())
             .serial_number(_serial())
@@ -170,7 +179,7 @@ class TestPki:
         if san_uris:
             names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in san_uris]
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        cert = builder.sign(issuer_key, hashes.SHA256())
+        cert = builder.sign(issuer_key, _hash_for(issuer_key))
         if record:
             self.status.record(issuer_cert, cert.serial_number)
         return cert
@@ -180,11 +189,11 @@ def build_pki(directory: Path, now: datetime) -> TestPki:
     """A fresh hierarchy valid around `now`; the OCSP signer key lives in `directory`."""
     now = now.replace(microsecond=0)
     root_key = ec.generate_private_key(ec.SECP256R1())
-    root = _ca_cert(
+    root = ca_cert(
         "devicetrust test root", root_key, None, now - timedelta(days=1), now + timedelta(days=3650)
     )
     issuing_key = ec.generate_private_key(ec.SECP256R1())
-    issuing = _ca_cert(
+    issuing = ca_cert(
         "devicetrust test issuing CA",
         issuing_key,
         (root, root_key),

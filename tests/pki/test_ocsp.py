@@ -162,9 +162,7 @@ def test_no_nonce_in_response_without_one_in_request(
 def _two_request_der(pki: TestPki) -> bytes:
     single = asn1_ocsp.OCSPRequest.load(request_for(pki.leaf(), pki.issuing))
     request = single["tbs_request"]["request_list"][0]
-    doubled = asn1_ocsp.OCSPRequest(
-        {"tbs_request": {"request_list": [request, request.copy()]}}
-    )
+    doubled = asn1_ocsp.OCSPRequest({"tbs_request": {"request_list": [request, request.copy()]}})
     return bytes(doubled.dump())
 
 

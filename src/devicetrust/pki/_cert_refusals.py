@@ -2,15 +2,15 @@
 
     DeviceTrustError
     +-- Unauthorized
-        +-- CertificateRefused      auth.cert_refused        (base; never raised itself)
-            +-- CertMalformed       auth.cert_malformed      not X.509 DER/PEM, too many, bad extensions
-            +-- CertExpired         auth.cert_expired        leaf or a CA of its chain past notAfter
-            +-- CertNotYetValid     auth.cert_not_yet_valid  leaf or a CA of its chain before notBefore
-            +-- CertWrongUsage      auth.cert_wrong_usage    no EKU clientAuth / KU digitalSignature, or a CA
-            +-- CertNoIdentity      auth.cert_no_identity    SAN/CN do not name exactly one physical id
-            +-- CertUntrusted       auth.cert_untrusted      no valid path to a trust root
-            +-- CertRevoked         auth.cert_revoked        leaf or CA revoked (platform state)
-            +-- CertUnknown         auth.cert_unknown        the CA has no record of a chain certificate
+        +-- CertificateRefused  auth.cert_refused        (base; never raised itself)
+            +-- CertMalformed   auth.cert_malformed      not X.509 PEM/DER, too many, bad extensions
+            +-- CertExpired     auth.cert_expired        leaf or a CA of its chain past notAfter
+            +-- CertNotYetValid auth.cert_not_yet_valid  leaf or a CA of its chain before notBefore
+            +-- CertWrongUsage  auth.cert_wrong_usage    a CA, no EKU clientAuth, no KU digitalSig.
+            +-- CertNoIdentity  auth.cert_no_identity    SAN/CN name no single canonical physical id
+            +-- CertUntrusted   auth.cert_untrusted      no valid path to a trust root
+            +-- CertRevoked     auth.cert_revoked        leaf or CA revoked (platform state)
+            +-- CertUnknown     auth.cert_unknown        the CA has no record of a chain certificate
 
 `code` and `details` are precise, for logs and audit; `message` names the reason but never a
 secret. What the remote party is told is `PUBLIC_MESSAGE`, the same for every reason, so a

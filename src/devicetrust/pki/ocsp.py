@@ -19,8 +19,6 @@ it does not serve `unauthorized`, a signing failure `internalError`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import threading
 from collections import OrderedDict
@@ -28,28 +26,45 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from devicetrust.domain.clock import Clock
-from devicetrust.domain.errors import ConfigurationError, DeviceTrustError, InvalidInput
+from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
+from devicetrust.pki._ocsp_request import (
+    MAX_NONCE_BYTES,
+    MAX_REQUEST_BYTES,
+    OcspMalformedRequest,
+    ParsedRequest,
+    RequestMalformed,
+    parse_get_path,
+    parse_request,
+)
 from devicetrust.pki.keys import CaKey
 from devicetrust.pki.status import CertStatus, StatusInfo, StatusSource
+
+__all__ = [
+    "DEFAULT_CACHE_ENTRIES",
+    "DEFAULT_CACHE_TTL",
+    "DEFAULT_VALIDITY",
+    "MAX_NONCE_BYTES",
+    "MAX_REQUEST_BYTES",
+    "OCSP_REQUEST_MEDIA_TYPE",
+    "OCSP_RESPONSE_MEDIA_TYPE",
+    "OcspConfigInvalid",
+    "OcspMalformedRequest",
+    "OcspResponder",
+    "parse_get_path",
+]
 
 _log = logging.getLogger(__name__)
 
 OCSP_REQUEST_MEDIA_TYPE = "application/ocsp-request"
 OCSP_RESPONSE_MEDIA_TYPE = "application/ocsp-response"
-# A single-CertID request with a nonce and a few extensions is ~100-300 bytes; even a signed
-# request with a certificate chain stays far below this.
-MAX_REQUEST_BYTES = 8192
-# RFC 8954 §2.1: a nonce is 1 to 32 octets; longer ones are refused, not truncated.
-MAX_NONCE_BYTES = 32
 DEFAULT_VALIDITY = timedelta(hours=1)
 DEFAULT_CACHE_TTL = timedelta(minutes=1)
 DEFAULT_CACHE_ENTRIES = 65_536
@@ -73,21 +88,12 @@ class OcspConfigInvalid(ConfigurationError):
         super().__init__(self.CODE, message, **details)
 
 
-class OcspMalformedRequest(InvalidInput):
-    """Raised only by `parse_get_path`; `respond` answers `malformedRequest` instead."""
-
-    CODE: ClassVar[str] = "pki.ocsp_malformed_request"
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(self.CODE, message, **details)
-
-
 def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
     response = ocsp.OCSPResponseBuilder.build_unsuccessful(status)
     return response.public_bytes(serialization.Encoding.DER)
 
 
-_MALFORMED = _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+_MALFORMED_RESPONSE = _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
 _UNAUTHORIZED = _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
 _INTERNAL_ERROR = _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
 
@@ -96,24 +102,6 @@ _OCSP_STATUS = {
     CertStatus.REVOKED: ocsp.OCSPCertStatus.REVOKED,
     CertStatus.UNKNOWN: ocsp.OCSPCertStatus.UNKNOWN,
 }
-
-
-def parse_get_path(path_segment: str) -> bytes:
-    """The DER OCSPRequest in a GET URL (RFC 6960 Appendix A.1): the URL-encoded base64 of
-    the DER, i.e. everything after the responder's base path. Missing `=` padding is
-    accepted; anything else that is not base64 is `pki.ocsp_malformed_request`."""
-    if len(path_segment) > 3 * MAX_REQUEST_BYTES:
-        raise OcspMalformedRequest("OCSP GET request too long")
-    try:
-        # `unquote`, not `unquote_plus`: in a path a '+' is a base64 character, not a space.
-        text = unquote(path_segment.strip("/"), errors="strict")
-        text += "=" * (-len(text) % 4)
-        der = base64.b64decode(text.encode("ascii"), validate=True)
-    except (UnicodeError, binascii.Error, ValueError) as exc:
-        raise OcspMalformedRequest("OCSP GET path is not base64") from exc
-    if not der:
-        raise OcspMalformedRequest("empty OCSP GET request")
-    return der
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,46 +125,6 @@ class _Issuer:
             if s.certificate.not_valid_before_utc <= now <= s.certificate.not_valid_after_utc
         ]
         return max(valid, key=lambda s: s.certificate.not_valid_before_utc, default=None)
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    algorithm: hashes.HashAlgorithm
-    name_hash: bytes
-    key_hash: bytes
-    serial: int
-    nonce: bytes | None
-
-
-class _Malformed(Exception):
-    """Internal: why a request is answered with `malformedRequest` (for the log)."""
-
-
-def _parse_request(der: bytes) -> _Request:
-    if not der:
-        raise _Malformed("empty request")
-    if len(der) > MAX_REQUEST_BYTES:
-        raise _Malformed(f"request of {len(der)} bytes exceeds {MAX_REQUEST_BYTES}")
-    try:
-        # cryptography parses single-CertID requests only; a requestList of several raises
-        # NotImplementedError and is answered malformedRequest (documented limitation).
-        request = ocsp.load_der_ocsp_request(der)
-        algorithm = request.hash_algorithm
-        extensions = request.extensions
-        name_hash, key_hash = request.issuer_name_hash, request.issuer_key_hash
-        serial = request.serial_number
-    except (ValueError, NotImplementedError, UnsupportedAlgorithm) as exc:
-        raise _Malformed(str(exc)[:200]) from exc
-    nonce: bytes | None = None
-    for extension in extensions:
-        if isinstance(extension.value, x509.OCSPNonce):
-            nonce = extension.value.nonce
-        elif extension.critical:
-            # RFC 6960 §4.4: unrecognised extensions are ignored unless critical.
-            raise _Malformed(f"unsupported critical extension {extension.oid.dotted_string}")
-    if nonce is not None and not 1 <= len(nonce) <= MAX_NONCE_BYTES:
-        raise _Malformed(f"nonce of {len(nonce)} bytes (RFC 8954: 1 to {MAX_NONCE_BYTES})")
-    return _Request(algorithm, name_hash, key_hash, serial, nonce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,10 +222,10 @@ class OcspResponder:
     def respond(self, request_der: bytes) -> bytes:
         """The DER OCSPResponse for a DER OCSPRequest (the body of an HTTP POST)."""
         try:
-            request = _parse_request(request_der)
-        except _Malformed as exc:
+            request = parse_request(request_der)
+        except RequestMalformed as exc:
             _log.info("OCSP request answered malformedRequest: %s", exc)
-            return _MALFORMED
+            return _MALFORMED_RESPONSE
         issuer = self._by_cert_id.get((request.algorithm.name, request.name_hash, request.key_hash))
         if issuer is None:
             _log.info("OCSP request for an issuer this responder does not serve")
@@ -318,14 +266,16 @@ class OcspResponder:
             der = parse_get_path(path_segment)
         except OcspMalformedRequest as exc:
             _log.info("OCSP GET answered malformedRequest: %s", exc.message)
-            return _MALFORMED
+            return _MALFORMED_RESPONSE
         return self.respond(der)
 
     def invalidate(self, serial: int) -> None:
         """Drop cached responses for `serial` (any issuer). Not needed for correctness."""
         self._cache.invalidate(serial)
 
-    def _sign(self, request: _Request, status: StatusInfo, signer: _Signer, now: datetime) -> bytes:
+    def _sign(
+        self, request: ParsedRequest, status: StatusInfo, signer: _Signer, now: datetime
+    ) -> bytes:
         if status.status is CertStatus.REVOKED and status.revoked_at is None:
             raise OcspConfigInvalid("the status source reports a revocation without a time")
         # RFC 5280 §4.1.2.5.2: GeneralizedTime without fractional seconds.

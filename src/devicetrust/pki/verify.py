@@ -32,6 +32,7 @@ itself a trust anchor (its status could not be checked).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,7 +189,7 @@ class DeviceCertVerifier:
     def _check_status(self, built: tuple[x509.Certificate, ...]) -> None:
         """Each certificate below the anchor against its issuer; revoked beats unknown."""
         unknown: tuple[int, x509.Certificate] | None = None
-        for position, (cert, issuer) in enumerate(zip(built, built[1:], strict=False)):
+        for position, (cert, issuer) in enumerate(itertools.pairwise(built)):
             info = self._status.status_of(issuer, cert.serial_number)
             if info.status is CertStatus.REVOKED:
                 raise CertRevoked(
