@@ -7,7 +7,8 @@ object accessor). Backends are picked by URI scheme in `_dispatch`.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import NoReturn, Protocol, Self, runtime_checkable
 
 from cryptography import x509
 from cryptography.x509 import ocsp
@@ -52,3 +53,25 @@ class CaKey(Protocol):
         """Drop the key (zeroing what this process can zero); later use raises
         `pki.key_closed`. Calling it twice is harmless."""
         ...
+
+
+class KeyHandle:
+    """Lifecycle shared by the key backends: a context manager that closes the key, and
+    never pickled or copied (a copy would escape `close()`)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a CA key cannot be pickled or copied")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from types import TracebackType
-from typing import NoReturn
 from urllib.parse import unquote, urlsplit
 
 from cryptography import x509
@@ -22,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
 from cryptography.x509 import ocsp
 
 from devicetrust.pki.keys._algorithm import CaPrivateKey, CaPublicKey, KeyAlgorithm
+from devicetrust.pki.keys._ca_key import KeyHandle
 from devicetrust.pki.keys._errors import (
     InvalidKeyUri,
     KeyClosed,
@@ -68,7 +67,7 @@ def _public_key_sha256(public_key: CaPublicKey) -> str:
     return hashlib.sha256(spki).hexdigest()
 
 
-class FileCaKey:
+class FileCaKey(KeyHandle):
     """A CA key unlocked from an encrypted file. Signs with `cryptography` directly."""
 
     __slots__ = ("_algorithm", "_private_key", "_public_key", "_uri")
@@ -117,23 +116,9 @@ class FileCaKey:
         process cannot zero from Python; OpenSSL clears it when the object is freed."""
         self._private_key = None
 
-    def __enter__(self) -> FileCaKey:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         state = "closed" if self._private_key is None else self._algorithm.value
         return f"<FileCaKey {self._uri} {state}>"
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("a CA key cannot be pickled or copied")
 
     def _key(self) -> CaPrivateKey:
         if self._private_key is None:

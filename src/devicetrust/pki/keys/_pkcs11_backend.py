@@ -18,8 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any
 
 from asn1crypto import core as asn1_core  # type: ignore[import-untyped]
 from cryptography import x509
@@ -36,6 +35,7 @@ from devicetrust.pki.keys._algorithm import (
     CaPublicKey,
     KeyAlgorithm,
 )
+from devicetrust.pki.keys._ca_key import KeyHandle
 from devicetrust.pki.keys._errors import (
     HsmFailure,
     InvalidKeyUri,
@@ -69,7 +69,7 @@ _POINT_SIZE = {  # uncompressed EC point / Ed25519 public key bytes
 }
 
 
-class Pkcs11CaKey:
+class Pkcs11CaKey(KeyHandle):
     """A CA key inside a PKCS#11 token, reached through a shared logged-in session."""
 
     __slots__ = (
@@ -164,23 +164,9 @@ class Pkcs11CaKey:
         self._private = None
         self._placeholder = None
 
-    def __enter__(self) -> Pkcs11CaKey:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         state = "closed" if self._private is None else self._algorithm.value
         return f"<Pkcs11CaKey {self.uri} {state}>"
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("a CA key cannot be pickled or copied")
 
     def _placeholder_key(self) -> CaPrivateKey:
         if self._private is None:
