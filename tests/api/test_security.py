@@ -23,7 +23,16 @@ from tests.api.conftest import MintKey
 from tests.api.wire import NAME, assert_problem, bearer, unit
 from tests.conftest import snapshot_tables
 
-OPEN_ROUTES = {"/healthz", "/metrics", "/openapi.json"}
+OPEN_ROUTES = {
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+    # The CA's public endpoints, at the URLs written into certificates (relying parties).
+    "/pki/crl/{ca_id}.crl",
+    "/pki/ca/{ca_id}.crt",
+    "/pki/ocsp",
+    "/pki/ocsp/{encoded:path}",
+}
 
 
 def _protected(app: FastAPI) -> list[tuple[str, str, Scope]]:
@@ -45,6 +54,8 @@ def _concrete(path: str) -> str:
         "webhook_id": "5f0c9c8e-6c1e-4d6f-9a53-0d8f1b7c2a10",
         "delivery_id": "1",
         "key_id": "0123456789ab",
+        "ca_id": "0b7c3f3e-3d5b-4c61-9d7e-2f4a8f2f6a11",
+        "serial": "7F00000000000000000000000000000000000000",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

@@ -21,6 +21,9 @@ from devicetrust.api.routers.audit import router as audit_router
 from devicetrust.api.routers.logical import router as logical_router
 from devicetrust.api.routers.operations import router as operations_router
 from devicetrust.api.routers.physical import router as physical_router
+from devicetrust.api.routers.pki import router as pki_router
+from devicetrust.api.routers.pki_public import OcspResponders
+from devicetrust.api.routers.pki_public import router as pki_public_router
 from devicetrust.api.routers.webhooks import router as webhooks_router
 from devicetrust.api.schemas import ProblemOut
 from devicetrust.api.security import check_every_route_states_permission
@@ -29,10 +32,12 @@ from devicetrust.runtime.container import Platform
 DESCRIPTION = """\
 Identity registry of a devicetrust fleet: physical identities (immutable, one per unit),
 logical identities (business names, mutable and transferable), their bindings and history,
-webhooks and the audit log.
+the certificate authority, webhooks and the audit log.
 
 Every request needs an operator API key (`Authorization: Bearer dt_...` or `X-API-Key`)
 holding the scope the route names; errors are `application/problem+json` with a stable `code`.
+The CA's CRLs, CA certificates and OCSP responder (`/pki/...`, the URLs in certificates) are
+public.
 """
 
 _PROBLEM = {"model": ProblemOut, "content": {problems.PROBLEM_CONTENT_TYPE: {}}}
@@ -63,6 +68,7 @@ def create_app(platform: Platform) -> FastAPI:
     metrics = ApiMetrics()
     app.state.platform = platform
     app.state.metrics = metrics
+    app.state.ocsp_responders = OcspResponders(platform)
     problems.install(app)
     for router in (
         physical_router,
@@ -70,9 +76,11 @@ def create_app(platform: Platform) -> FastAPI:
         webhooks_router,
         audit_router,
         api_keys_router,
+        pki_router,
     ):
         app.include_router(router, responses=_PROBLEM_RESPONSES)
     app.include_router(operations_router)
+    app.include_router(pki_public_router)
     # Added last = outermost: metrics also count the 413/415 refusals of the body limits.
     app.add_middleware(RequestBodyLimits, max_body_bytes=platform.settings.server.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -57,6 +57,8 @@ class Scope(enum.StrEnum):
     WEBHOOK_READ = "webhook:read"
     WEBHOOK_WRITE = "webhook:write"
     AUDIT_READ = "audit:read"
+    PKI_READ = "pki:read"  # CAs, issued certificates, chains
+    PKI_WRITE = "pki:write"  # create or import CAs, issue and revoke certificates
     ADMIN = "admin"
 
 

@@ -11,7 +11,18 @@ from typing import Annotated
 
 import typer
 
-from devicetrust.cli import apikey, audit, device, factory, identity, output, server, webhook
+from devicetrust.cli import (
+    apikey,
+    audit,
+    ca,
+    cert,
+    device,
+    factory,
+    identity,
+    output,
+    server,
+    webhook,
+)
 from devicetrust.cli.context import CliState
 from devicetrust.cli.demo import demo
 from devicetrust.domain.errors import DeviceTrustError
@@ -49,7 +60,14 @@ def _root(
 
 
 app.command("init", epilog=output.example("devicetrust init"))(server.init)
-app.command("serve", epilog=output.example("devicetrust serve --port 8080"))(server.serve)
+app.command(
+    "serve",
+    epilog=output.example(
+        "devicetrust serve --port 8080",
+        "OCSP=http://127.0.0.1:8080/pki/ocsp",
+        'openssl ocsp -issuer issuing.pem -cert cert.pem -CAfile chain.pem -url "$OCSP"',
+    ),
+)(server.serve)
 app.command("demo", epilog=output.example("mkdir /tmp/try && cd /tmp/try && devicetrust demo"))(
     demo
 )
@@ -59,6 +77,15 @@ app.add_typer(device.app, name="device")
 app.add_typer(audit.app, name="audit")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(apikey.app, name="apikey")
+app.add_typer(ca.app, name="ca")
+app.add_typer(cert.app, name="cert")
+app.command(
+    "crl",
+    epilog=output.example(
+        "devicetrust crl --out crl.pem",
+        "openssl verify -crl_check -CRLfile crl.pem -CAfile chain.pem cert.pem",
+    ),
+)(cert.crl)
 
 
 def main(argv: list[str] | None = None) -> None:

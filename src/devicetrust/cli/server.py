@@ -3,6 +3,10 @@
 `init` hands out the bootstrap admin API key and, when none is configured, a fresh
 key-encryption key, each printed once and never written to disk: storing the KEK next to the
 secrets it protects would defeat it.
+
+`serve` runs the API (with the CA's public CRL, CA-certificate and OCSP endpoints) and, in
+background threads, the webhook dispatcher and the CA's upkeep: auto-revocation from identity
+events and the periodic re-signing of CRLs and OCSP signers, both idle until a CA exists.
 """
 
 from __future__ import annotations
@@ -10,21 +14,25 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from devicetrust.auth import ApiKey, Scope
 from devicetrust.cli import output
 from devicetrust.cli.apikey import show_token
 from devicetrust.cli.context import database_location, state
-from devicetrust.domain.errors import ConfigurationError
-from devicetrust.runtime import Settings, configure_logging, load_vault
+from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
+from devicetrust.pki import AutoRevoker, PkiService
+from devicetrust.runtime import Platform, Settings, configure_logging, load_vault
 from devicetrust.vault import KEK_ENV_VAR, Vault, generate_kek_text
 
 BOOTSTRAP_KEY_NAME = "bootstrap-admin"
 _SHUTDOWN_GRACE_SECONDS = 30.0
+_log = logging.getLogger(__name__)
 
 
 def init(ctx: typer.Context, as_json: output.JsonFlag = False) -> None:
@@ -103,7 +111,13 @@ def serve(
         int | None, typer.Option(min=0, max=65535, help="Listen port (default: server.port).")
     ] = None,
 ) -> None:
-    """Run the REST API and the webhook dispatcher until SIGINT or SIGTERM."""
+    """Run the REST API, the webhook dispatcher and the CA until SIGINT or SIGTERM.
+
+    The CA's public endpoints are served at the URLs written into certificates
+    (pki.public_url): CRLs at /pki/crl/<ca-id>.crl, CA certificates at /pki/ca/<ca-id>.crt
+    and the OCSP responder (RFC 6960, POST and GET) at /pki/ocsp. Certificates are revoked
+    automatically when their unit is suspended, quarantined, replaced or decommissioned, and
+    CRLs and OCSP signers are renewed before they lapse."""
     import uvicorn
 
     from devicetrust.api import create_app
@@ -114,6 +128,7 @@ def serve(
     _adopt_uvicorn_logs()
     platform = cli.platform()
     platform.vault  # noqa: B018 - refuse to start without a KEK, not at the first webhook
+    pki = platform.pki  # likewise without the CA key passphrase, when one is configured
     config = uvicorn.Config(
         create_app(platform),
         host=host or settings.server.host,
@@ -130,15 +145,52 @@ def serve(
         name="webhook-dispatcher",
         daemon=True,
     )
+    workers = [dispatcher, *_pki_upkeep(platform, pki, stop)]
     previous = _absorb_signals(server)
-    dispatcher.start()
+    for worker in workers:
+        worker.start()
     try:
         server.run()  # handles SIGINT/SIGTERM itself: stops accepting, drains, returns
     finally:
         stop.set()
-        dispatcher.join(timeout=_SHUTDOWN_GRACE_SECONDS)
+        for worker in workers:
+            worker.join(timeout=_SHUTDOWN_GRACE_SECONDS)
         _restore_signals(previous)
     output.note("devicetrust stopped")
+
+
+def _pki_upkeep(
+    platform: Platform, pki: PkiService, stop: threading.Event
+) -> list[threading.Thread]:
+    """The CA's periodic work, one thread each: follow identity events (revoke, hold,
+    release, re-issue) and re-sign CRLs and OCSP signers that are due."""
+    cfg = platform.settings.pki
+    revoker = AutoRevoker(pki)
+    return [
+        _periodic(stop, "pki-auto-revoker", cfg.autorevoke_interval_seconds, pki, revoker.run_once),
+        _periodic(stop, "pki-refresh", cfg.crl_refresh_interval_seconds, pki, pki.refresh_due),
+    ]
+
+
+def _periodic(
+    stop: threading.Event, name: str, interval: float, pki: PkiService, step: Callable[[], object]
+) -> threading.Thread:
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                if pki.list_cas():  # nothing to do before `ca init` (or an import)
+                    step()
+            except (OperationalError, DeviceTrustError) as exc:
+                # A database briefly unreachable or a key that cannot be opened now: retried
+                # on the next pass. Anything else is a bug and stops the thread loudly.
+                _log.warning("%s pass failed, will retry: %s", name, _why(exc))
+            stop.wait(interval)
+
+    return threading.Thread(target=run, name=name, daemon=True)
+
+
+def _why(exc: Exception) -> str:
+    return exc.code if isinstance(exc, DeviceTrustError) else type(exc).__name__
 
 
 _Handler = Any

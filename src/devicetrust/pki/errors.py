@@ -37,7 +37,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from devicetrust.domain.errors import (
-    ConfigurationError,
     Conflict,
     InvalidInput,
     NotFound,
@@ -191,7 +190,7 @@ class CaExists(Conflict):
         super().__init__(self.CODE, message, **details)
 
 
-class CaNotInitialised(ConfigurationError):
+class CaNotInitialised(Conflict):
     CODE: ClassVar[str] = "pki.ca_not_initialised"
 
     def __init__(self, message: str, **details: Any) -> None:
