@@ -13,7 +13,18 @@ from devicetrust.runtime import Platform
 from tests.api.conftest import MintKey
 from tests.api.wire import bearer, unit
 
-OPEN_PATHS = {"/healthz"}
+# Routes a device calls before it has any credential: it authenticates by its attestation
+# (token, signed nonce, TPM) inside the request, not by an operator API key.
+OPEN_PATHS = {
+    "/healthz",
+    "/v1/provisioning/challenge",
+    "/v1/provisioning/register",
+    "/v1/provisioning/status/{registration}",
+    "/.well-known/est/cacerts",
+    "/.well-known/est/csrattrs",
+    "/.well-known/est/simpleenroll",
+    "/.well-known/est/simplereenroll",
+}
 
 
 def test_openapi_is_served_and_declares_security(client: TestClient) -> None:

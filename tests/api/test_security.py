@@ -32,6 +32,14 @@ OPEN_ROUTES = {
     "/pki/ca/{ca_id}.crt",
     "/pki/ocsp",
     "/pki/ocsp/{encoded:path}",
+    # Devices before they hold a credential: they authenticate by attestation in the body.
+    "/v1/provisioning/challenge",
+    "/v1/provisioning/register",
+    "/v1/provisioning/status/{registration}",
+    "/.well-known/est/cacerts",
+    "/.well-known/est/csrattrs",
+    "/.well-known/est/simpleenroll",
+    "/.well-known/est/simplereenroll",
 }
 
 
@@ -56,6 +64,8 @@ def _concrete(path: str) -> str:
         "key_id": "0123456789ab",
         "ca_id": "0b7c3f3e-3d5b-4c61-9d7e-2f4a8f2f6a11",
         "serial": "7F00000000000000000000000000000000000000",
+        "ref": "c2c38155-b0d2-48b6-82fd-22fe3b316224",
+        "registration": "c2c38155-b0d2-48b6-82fd-22fe3b316224",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

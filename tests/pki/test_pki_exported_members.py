@@ -33,6 +33,7 @@ def test_pki_exports() -> None:
             "InvalidReason",
             "InvalidRequest",
             "InvalidSerial",
+            "IssueRequest",
             "IssuedCertificate",
             "KeyCompromised",
             "KeyInUse",

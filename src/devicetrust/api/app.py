@@ -18,12 +18,15 @@ from devicetrust.api.limits import RequestBodyLimits
 from devicetrust.api.metrics import ApiMetrics, MetricsMiddleware
 from devicetrust.api.routers.api_keys import router as api_keys_router
 from devicetrust.api.routers.audit import router as audit_router
+from devicetrust.api.routers.est import router as est_router
 from devicetrust.api.routers.logical import router as logical_router
 from devicetrust.api.routers.operations import router as operations_router
 from devicetrust.api.routers.physical import router as physical_router
 from devicetrust.api.routers.pki import router as pki_router
 from devicetrust.api.routers.pki_public import OcspResponders
 from devicetrust.api.routers.pki_public import router as pki_public_router
+from devicetrust.api.routers.provisioning import device_router as provisioning_device_router
+from devicetrust.api.routers.provisioning import router as enrollments_router
 from devicetrust.api.routers.webhooks import router as webhooks_router
 from devicetrust.api.schemas import ProblemOut
 from devicetrust.api.security import check_every_route_states_permission
@@ -77,10 +80,13 @@ def create_app(platform: Platform) -> FastAPI:
         audit_router,
         api_keys_router,
         pki_router,
+        enrollments_router,
     ):
         app.include_router(router, responses=_PROBLEM_RESPONSES)
+    app.include_router(provisioning_device_router, responses=_PROBLEM_RESPONSES)
     app.include_router(operations_router)
     app.include_router(pki_public_router)
+    app.include_router(est_router)
     # Added last = outermost: metrics also count the 413/415 refusals of the body limits.
     app.add_middleware(RequestBodyLimits, max_body_bytes=platform.settings.server.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

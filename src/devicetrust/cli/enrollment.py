@@ -107,7 +107,13 @@ def show_key_once(shown: KeyShown, as_json: bool, what: str) -> None:
         shown.key[:] = bytes(len(shown.key))
 
 
-@app.command("create-group")
+@app.command(
+    "create-group",
+    epilog=output.example(
+        "devicetrust enrollment create-group line-03 --symmetric-key \\",
+        "  --pool 'line-03-left-welding-{01..24}'",
+    ),
+)
 def create_group(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Group name.")],
@@ -140,7 +146,13 @@ def create_group(
     show_key_once(shown, as_json, "group key")
 
 
-@app.command("create-individual")
+@app.command(
+    "create-individual",
+    epilog=output.example(
+        "devicetrust enrollment create-individual <physical id> \\",
+        "  --x509-fingerprint sha256:<hex> --static line-03-left-welding-12",
+    ),
+)
 def create_individual(
     ctx: typer.Context,
     physical_id: Annotated[str, typer.Argument(help="The unit's physical id.")],
@@ -195,7 +207,7 @@ def create_individual(
     show_enrollment(created, as_json, title="Enrollment created")
 
 
-@app.command("list")
+@app.command("list", epilog=output.example("devicetrust enrollment list --json"))
 def list_enrollments(ctx: typer.Context, as_json: output.JsonFlag = False) -> None:
     """List enrollments."""
     items = state(ctx).platform().provisioning.enrollments.list_all(limit=1000)
@@ -219,13 +231,13 @@ def list_enrollments(ctx: typer.Context, as_json: output.JsonFlag = False) -> No
     )
 
 
-@app.command("show")
+@app.command("show", epilog=output.example("devicetrust enrollment show line-03 --json"))
 def show(ctx: typer.Context, ref: str, as_json: output.JsonFlag = False) -> None:
     """Show an enrollment (by id or name)."""
     show_enrollment(state(ctx).platform().provisioning.enrollments.get(ref), as_json)
 
 
-@app.command("enable")
+@app.command("enable", epilog=output.example("devicetrust enrollment enable line-03"))
 def enable(ctx: typer.Context, ref: str, as_json: output.JsonFlag = False) -> None:
     """Enable an enrollment."""
     cli = state(ctx)
@@ -233,7 +245,7 @@ def enable(ctx: typer.Context, ref: str, as_json: output.JsonFlag = False) -> No
     show_enrollment(changed, as_json)
 
 
-@app.command("disable")
+@app.command("disable", epilog=output.example("devicetrust enrollment disable line-03"))
 def disable(ctx: typer.Context, ref: str, as_json: output.JsonFlag = False) -> None:
     """Disable an enrollment: its units are refused until it is enabled again."""
     cli = state(ctx)
@@ -241,7 +253,7 @@ def disable(ctx: typer.Context, ref: str, as_json: output.JsonFlag = False) -> N
     show_enrollment(changed, as_json)
 
 
-@app.command("pending")
+@app.command("pending", epilog=output.example("devicetrust enrollment pending --json"))
 def pending(ctx: typer.Context, as_json: output.JsonFlag = False) -> None:
     """Units waiting for a manual allocation."""
     items = state(ctx).platform().provisioning.list_pending(limit=1000)
@@ -255,7 +267,10 @@ def pending(ctx: typer.Context, as_json: output.JsonFlag = False) -> None:
     )
 
 
-@app.command("approve")
+@app.command(
+    "approve",
+    epilog=output.example("devicetrust enrollment approve <physical id> line-03-left-welding-12"),
+)
 def approve(
     ctx: typer.Context, physical_id: str, name: str, as_json: output.JsonFlag = False
 ) -> None:

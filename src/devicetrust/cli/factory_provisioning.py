@@ -64,7 +64,13 @@ def _private_key(path: Path) -> FactoryPrivateKey:
     raise InvalidInput("cli.invalid_factory_key", "a factory key is Ed25519 or ECDSA P-256")
 
 
-@manifest_app.command("export")
+@manifest_app.command(
+    "export",
+    epilog=output.example(
+        "devicetrust factory manifest export --factory plant-a --batch B-0042 \\",
+        "  --key factory.key --unit <physical id> --out batch.json",
+    ),
+)
 def export(
     ctx: typer.Context,
     factory: Annotated[str, typer.Option("--factory", help="This factory's name.")],
@@ -85,7 +91,10 @@ def export(
     output.success(f"manifest of {len(unit)} units written to {out}")
 
 
-@manifest_app.command("trust")
+@manifest_app.command(
+    "trust",
+    epilog=output.example("devicetrust factory manifest trust plant-a --public-key factory.pub"),
+)
 def trust(
     ctx: typer.Context,
     factory: Annotated[str, typer.Argument(help="Factory name.")],
@@ -99,7 +108,9 @@ def trust(
     output.success(f"factory {factory} trusted")
 
 
-@manifest_app.command("import")
+@manifest_app.command(
+    "import", epilog=output.example("devicetrust factory manifest import batch.json")
+)
 def import_(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Signed manifest file.")],

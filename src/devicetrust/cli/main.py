@@ -17,7 +17,9 @@ from devicetrust.cli import (
     ca,
     cert,
     device,
+    enrollment,
     factory,
+    factory_provisioning,
     identity,
     output,
     server,
@@ -79,6 +81,12 @@ app.add_typer(webhook.app, name="webhook")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(ca.app, name="ca")
 app.add_typer(cert.app, name="cert")
+app.add_typer(enrollment.app, name="enrollment")
+factory.app.command(
+    "derive-key",
+    epilog=output.example("devicetrust factory derive-key --group line-03 --device <physical id>"),
+)(factory_provisioning.derive_key)
+factory.app.add_typer(factory_provisioning.manifest_app, name="manifest")
 app.command(
     "crl",
     epilog=output.example(

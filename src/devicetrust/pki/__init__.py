@@ -5,6 +5,7 @@ revocation, CRLs, and certificate status for OCSP and chain verification.
     pki = PkiService(db, clock, keys, policy=PkiPolicy(public_url="http://ca.example:8080"))
     pki.init_hierarchy(actor="operator:alice")
     cert = pki.issue_from_csr(csr_pem, physical_id, Profile.DEVICE, actor="operator:alice")
+    certs = pki.issue_batch([IssueRequest(csr, pid) for csr, pid in line], actor="factory")
     pki.revoke(cert.serial, "keyCompromise", actor="operator:alice")
     AutoRevoker(pki).run_once()      # follow the identity registry (periodically)
     pki.refresh_due()                # re-sign CRLs, renew OCSP signers (periodically)
@@ -47,6 +48,7 @@ from devicetrust.pki.records import (
     CrlRecord,
     Hierarchy,
     IssuedCertificate,
+    IssueRequest,
     KeyReuse,
     OcspSigner,
     Profile,
@@ -83,6 +85,7 @@ __all__ = [
     "InvalidReason",
     "InvalidRequest",
     "InvalidSerial",
+    "IssueRequest",
     "IssuedCertificate",
     "KeyCompromised",
     "KeyInUse",

@@ -1,6 +1,12 @@
 """The signing core every CA operation goes through: sign a built certificate and record it,
 with its audit entry and `credential.issued` event, in the caller's transaction.
 
+An issuing CA's certificate, key URI and validity never change under its id (rotation makes a
+new CA with a new id), so what signing needs of a CA is parsed once per id and kept in an
+`IssuerCache`; which CA of a role is active is still read in every transaction, so a rotation
+by another process applies to the very next certificate. An entry is used only while the
+certificate hash read with the active CA's id matches it.
+
 Never returns a certificate that is not yet recorded: the row and the event are added to the
 session before the certificate leaves this module, and the caller returns it only after its
 transaction has committed. Never signs with a key other than the issuer row's own.
@@ -8,6 +14,9 @@ transaction has committed. Never signs with a key other than the issuer row's ow
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -29,6 +38,41 @@ from devicetrust.store.journal import record
 from devicetrust.store.models import CertificateAuthorityRow, IssuedCertificateRow
 
 
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    """What signing under one CA needs, read from its row once: never its private key (the
+    keyring keeps that, and may close it)."""
+
+    id: str
+    role: CaRole
+    key_uri: str
+    cert_sha256: str
+    certificate: x509.Certificate
+    not_before: datetime
+    not_after: datetime
+    urls: IssuerUrls
+
+
+class IssuerCache:
+    """`Issuer`s by CA id, at most one per role: caching the CA that became active for a role
+    drops the one it replaced (a rotation's retired CA signs only CRLs, from its row)."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Issuer] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ca_id: str, cert_sha256: str) -> Issuer | None:
+        issuer = self._by_id.get(ca_id)
+        return issuer if issuer is not None and issuer.cert_sha256 == cert_sha256 else None
+
+    def put(self, issuer: Issuer) -> Issuer:
+        with self._lock:
+            for ca_id in [i.id for i in self._by_id.values() if i.role is issuer.role]:
+                del self._by_id[ca_id]
+            self._by_id[issuer.id] = issuer
+        return issuer
+
+
 class AuthorityCore:
     """State shared by the CA service mixins."""
 
@@ -36,8 +80,36 @@ class AuthorityCore:
     _clock: Clock
     _keys: Keyring
     _policy: PkiPolicy
+    _issuers: IssuerCache
 
-    def _online_key(self, ca: CertificateAuthorityRow) -> CaKey:
+    def _issuer_of(self, row: CertificateAuthorityRow) -> Issuer:
+        """The CA of `row`, parsed once per id (see the module docstring)."""
+        cached = self._issuers.get(row.id, row.cert_sha256)
+        if cached is not None:
+            return cached
+        return self._issuers.put(
+            Issuer(
+                id=row.id,
+                role=CaRole(row.role),
+                key_uri=row.key_uri,
+                cert_sha256=row.cert_sha256,
+                certificate=_rows.ca_certificate(row),
+                not_before=row.not_before,
+                not_after=row.not_after,
+                urls=self._urls(row),
+            )
+        )
+
+    def _active_issuers(self, session: Session, roles: Collection[CaRole]) -> dict[CaRole, Issuer]:
+        """The active CA of each role that has one: one query, plus one per CA not yet
+        cached (after a start or a rotation)."""
+        issuers: dict[CaRole, Issuer] = {}
+        for role, (ca_id, cert_sha256) in _rows.active_ca_ids(session, roles).items():
+            cached = self._issuers.get(ca_id, cert_sha256)
+            issuers[role] = cached or self._issuer_of(_rows.ca_row(session, ca_id))
+        return issuers
+
+    def _online_key(self, ca: CertificateAuthorityRow | Issuer) -> CaKey:
         """The key of an issuing or manufacturing CA. The root key is never kept open."""
         if ca.role == CaRole.ROOT.value:
             raise CaNotInitialised(
@@ -45,7 +117,7 @@ class AuthorityCore:
             )
         return self._keys.online(ca.key_uri)
 
-    def _urls(self, issuer: CertificateAuthorityRow) -> IssuerUrls:
+    def _urls(self, issuer: CertificateAuthorityRow | Issuer) -> IssuerUrls:
         # Certificates issued by the root (CA certificates) are checked by CRL only.
         ocsp = None if issuer.role == CaRole.ROOT.value else self._policy.ocsp_url
         return IssuerUrls(
@@ -55,7 +127,7 @@ class AuthorityCore:
         )
 
     def _validity(
-        self, now: datetime, lifetime: timedelta, issuer: CertificateAuthorityRow
+        self, now: datetime, lifetime: timedelta, issuer: CertificateAuthorityRow | Issuer
     ) -> Validity:
         """Backdated by the clock skew; never outliving the issuer (RFC 5280 §6.1.3 checks
         each certificate's own validity, so a longer leaf would only fail later, silently)."""
@@ -80,7 +152,7 @@ class AuthorityCore:
         *,
         key: CaKey,
         builder: x509.CertificateBuilder,
-        issuer: CertificateAuthorityRow,
+        issuer: CertificateAuthorityRow | Issuer,
         profile: Profile,
         physical_id: str | None,
         logical_name: str | None,

@@ -7,15 +7,19 @@ or serial (no prefix or case-folded matches).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, String, and_, bindparam, literal, select, union
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.errors import NotFound
 from devicetrust.domain.ids import LogicalName, PhysicalId, parse_physical_id
+from devicetrust.domain.lifecycle import DeviceState
+from devicetrust.pki._issuance_rules import KeyOwner
 from devicetrust.pki.errors import CaNotFound, CaNotInitialised, CertificateNotFound
 from devicetrust.pki.keys import KeyAlgorithm
 from devicetrust.pki.records import CaRecord, CaRole, CaStatus, IssuedCertificate, Profile
@@ -46,8 +50,45 @@ def physical_row(session: Session, physical_id: str, *, lock: bool = False) -> P
     stmt = select(PhysicalIdentityRow).where(PhysicalIdentityRow.id == pid)
     row = session.execute(stmt.with_for_update() if lock else stmt).scalar_one_or_none()
     if row is None:
-        raise NotFound("identity.physical_not_found", f"no physical identity {pid}", id=pid)
+        raise unit_not_found(pid)
     return row
+
+
+def unit_not_found(physical_id: str) -> NotFound:
+    return NotFound(
+        "identity.physical_not_found", f"no physical identity {physical_id}", id=physical_id
+    )
+
+
+# The statements below are built once: issuance runs them for every certificate, and building
+# a statement costs more than running it on SQLite.
+_UNITS_FOR_ISSUANCE = (
+    select(PhysicalIdentityRow.id, PhysicalIdentityRow.state, LogicalIdentityRow.name)
+    .outerjoin(
+        BindingRow,
+        and_(BindingRow.physical_id == PhysicalIdentityRow.id, BindingRow.ended_at.is_(None)),
+    )
+    .outerjoin(LogicalIdentityRow, LogicalIdentityRow.id == BindingRow.logical_id)
+    .where(PhysicalIdentityRow.id.in_(bindparam("ids", expanding=True)))
+    .order_by(PhysicalIdentityRow.id)
+    .with_for_update(of=PhysicalIdentityRow)
+)
+
+
+def units_for_issuance(
+    session: Session, physical_ids: Collection[PhysicalId]
+) -> dict[str, tuple[DeviceState, LogicalName | None]]:
+    """Each unit's state and current logical name, in one round trip for any number of
+    units. The units' rows are locked (in id order, so two batches cannot deadlock) until
+    the transaction ends: no state change or rename slips in between check and issue."""
+    if not physical_ids:
+        return {}
+    rows = session.execute(_UNITS_FOR_ISSUANCE, {"ids": sorted(physical_ids)})
+    # One open binding per unit at most (uq_binding_open_physical): one row per unit.
+    return {
+        pid: (DeviceState(state), LogicalName(name) if name is not None else None)
+        for pid, state, name in rows
+    }
 
 
 def logical_name_of(session: Session, physical_id: str) -> LogicalName | None:
@@ -71,11 +112,32 @@ def active_ca(session: Session, role: CaRole) -> CertificateAuthorityRow:
         )
     ).scalar_one_or_none()
     if row is None:
-        raise CaNotInitialised(
-            f"there is no active {role.value} CA: run `devicetrust ca init` (or import one)",
-            role=role.value,
-        )
+        raise no_active_ca(role)
     return row
+
+
+def no_active_ca(role: CaRole) -> CaNotInitialised:
+    return CaNotInitialised(
+        f"there is no active {role.value} CA: run `devicetrust ca init` (or import one)",
+        role=role.value,
+    )
+
+
+_ACTIVE_CA_IDS = select(
+    CertificateAuthorityRow.role, CertificateAuthorityRow.id, CertificateAuthorityRow.cert_sha256
+).where(
+    CertificateAuthorityRow.role.in_(bindparam("roles", expanding=True)),
+    CertificateAuthorityRow.status == CaStatus.ACTIVE.value,
+)
+
+
+def active_ca_ids(session: Session, roles: Collection[CaRole]) -> dict[CaRole, tuple[str, str]]:
+    """(id, certificate SHA-256) of the active CA of each role that has one; one round trip.
+    The id says which CA signs; the hash proves a cached copy of its certificate current."""
+    if not roles:
+        return {}
+    rows = session.execute(_ACTIVE_CA_IDS, {"roles": sorted(role.value for role in roles)})
+    return {CaRole(role): (ca_id, cert_sha256) for role, ca_id, cert_sha256 in rows}
 
 
 def active_ca_or_none(
@@ -117,6 +179,43 @@ def to_ca(row: CertificateAuthorityRow) -> CaRecord:
 
 
 # ---- issued certificates ---------------------------------------------------------------------
+
+# Both halves' literal columns stand for typed ones; rows are read by name.
+_KEY_OWNERS: CompoundSelect[Any] = union(
+    select(
+        literal(True).label("is_ca"),
+        CertificateAuthorityRow.spki_sha256,
+        literal(None, String).label("physical_id"),
+        literal(Profile.CA.value, String).label("profile"),
+        literal(None, String).label("reason"),
+    ).where(CertificateAuthorityRow.spki_sha256.in_(bindparam("keys", expanding=True))),
+    select(
+        literal(False).label("is_ca"),
+        IssuedCertificateRow.spki_sha256,
+        IssuedCertificateRow.physical_id,
+        IssuedCertificateRow.profile,
+        IssuedCertificateRow.revocation_reason,
+    ).where(IssuedCertificateRow.spki_sha256.in_(bindparam("keys", expanding=True))),
+)
+
+
+def key_owners(
+    session: Session, spki_sha256s: Collection[str]
+) -> tuple[set[str], dict[str, list[KeyOwner]]]:
+    """Which of these keys are CA keys, and every distinct owner each key was certified
+    for; one round trip for any number of keys."""
+    if not spki_sha256s:
+        return set(), {}
+    cas: set[str] = set()
+    owners: dict[str, list[KeyOwner]] = {}
+    for row in session.execute(_KEY_OWNERS, {"keys": sorted(spki_sha256s)}):
+        if row.is_ca:
+            cas.add(row.spki_sha256)
+        else:
+            owners.setdefault(row.spki_sha256, []).append(
+                (row.physical_id, row.profile, row.reason)
+            )
+    return cas, owners
 
 
 def cert_row(session: Session, serial: Serial, *, lock: bool = False) -> IssuedCertificateRow:

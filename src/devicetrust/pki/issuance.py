@@ -1,5 +1,6 @@
-"""Issuance from CSRs (device operational, birth, server, OCSP signer), and the unit's current
-operational certificate. Renewal and re-issuance build on it in `renewal.py`.
+"""Issuance from CSRs (device operational, birth, server, OCSP signer), one at a time or as a
+batch, and the unit's current operational certificate. Renewal and re-issuance build on it in
+`renewal.py`.
 
 The order of checks is fixed: the CSR's own signature (proof of possession) first, then its
 key and what it asks for, then the registry (the unit exists and is in a state the profile
@@ -8,43 +9,49 @@ the CSR), then key ownership (a key certified for one owner is never certified f
 a key revoked for keyCompromise never again). Only then is a serial drawn and a certificate
 signed, recorded with its `credential.issued` event, and committed.
 
+A batch is one transaction: every request passes the checks that need no database (CSR,
+profile, arguments) before the database is touched, then each request in turn the rest, as
+if they were issued one after the other (a key certified earlier in the batch counts). One
+refusal refuses the whole batch, names the request's index, and records nothing.
+
 Never returns a certificate that is not yet recorded, and never puts a name in a certificate
 that the registry (or, for servers, the operator) did not give.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from devicetrust.domain.ids import PhysicalId, parse_physical_id
+from devicetrust.domain.errors import DeviceTrustError
+from devicetrust.domain.ids import LogicalName, PhysicalId, parse_physical_id
 from devicetrust.domain.lifecycle import DeviceState
 from devicetrust.pki import _rows
-from devicetrust.pki.csr import DeviceKey, check_requested_names, verify_csr
-from devicetrust.pki.errors import (
-    InvalidRequest,
-    KeyCompromised,
-    KeyInUse,
-    KeyReuseRefused,
-    UnitNotEligible,
-    UnitNotLive,
+from devicetrust.pki._authority import Issuer
+from devicetrust.pki._issuance_rules import (
+    CheckedRequest,
+    KeyOwner,
+    check_request,
+    check_unit_state,
+    judge_key_owner,
 )
-from devicetrust.pki.policy import check_lifetime
+from devicetrust.pki.csr import DeviceKey, check_requested_names
+from devicetrust.pki.errors import InvalidRequest
 from devicetrust.pki.profiles import (
     ProfileRule,
     device_alt_names,
     device_subject,
     leaf_builder,
     ocsp_signer_subject,
-    rule_for,
     server_alt_names,
     server_subject,
 )
-from devicetrust.pki.records import CaRole, IssuedCertificate, KeyReuse, Profile
+from devicetrust.pki.records import CaRole, IssuedCertificate, IssueRequest, KeyReuse, Profile
 from devicetrust.pki.revocation import RevocationOps
 from devicetrust.pki.serials import new_serial
 from devicetrust.store.models import (
@@ -53,9 +60,9 @@ from devicetrust.store.models import (
     PhysicalIdentityRow,
 )
 
-_LIVE_REFUSED = frozenset(
-    {DeviceState.SUSPENDED, DeviceState.QUARANTINED, DeviceState.DECOMMISSIONED}
-)
+# Bounds one transaction's locks and memory; a factory line or a fleet renewal sends more
+# in several batches.
+MAX_BATCH = 1000
 
 
 class IssuanceOps(RevocationOps):
@@ -77,40 +84,32 @@ class IssuanceOps(RevocationOps):
         Device and birth profiles need `physical_id`; server needs `dns_names` and/or
         `ip_addresses`; `ca_role` picks the manufacturing CA for an OCSP signer. The returned
         certificate is already committed to the database."""
-        verified = verify_csr(csr)
-        rule = rule_for(profile)
-        pid = _check_subject_args(rule, physical_id, dns_names, ip_addresses)
-        role = _issuer_role(rule, ca_role)
-        if lifetime is not None:
-            check_lifetime(rule.profile, lifetime)
-        now = self._clock.now()
-        with self._db.transaction() as session:
-            logical_name = None
-            if pid is not None:
-                unit = _rows.physical_row(session, pid, lock=True)
-                check_unit(rule, unit)
-                if rule.carries_logical_name:
-                    logical_name = _rows.logical_name_of(session, unit.id)
-            issuer = _rows.active_ca(session, role)
-            subject, alt_names = self._names(rule, pid, logical_name, dns_names, ip_addresses)
-            if rule.profile is Profile.OCSP_SIGNER:
-                subject = ocsp_signer_subject(_rows.ca_certificate(issuer), f"{now:%Y%m%d%H%M}")
-            check_requested_names(verified, subject=subject, alt_names=alt_names)
-            check_key_owner(session, verified.spki_sha256, pid, rule.profile, key_reuse)
-            row = self._issue(
-                session,
-                rule=rule,
-                issuer=issuer,
-                public_key=verified.public_key,
-                subject=subject,
-                alt_names=alt_names,
-                physical_id=pid,
-                logical_name=logical_name,
-                lifetime=lifetime or self._policy.lifetime(rule.profile),
-                at=now,
-                actor=actor,
-            )
-            return _rows.to_issued(row)
+        request = IssueRequest(
+            csr=csr,
+            physical_id=physical_id,
+            profile=profile,
+            dns_names=dns_names,
+            ip_addresses=ip_addresses,
+            lifetime=lifetime,
+            key_reuse=key_reuse,
+            ca_role=ca_role,
+        )
+        return self._issue_checked([check_request(request)], actor=actor, name_index=False)[0]
+
+    def issue_batch(
+        self, requests: Sequence[IssueRequest], *, actor: str
+    ) -> list[IssuedCertificate]:
+        """Issue every request in one transaction, or none: the first refusal (an error of
+        the same type and code as `issue_from_csr` raises, its message and `details["index"]`
+        naming the request) leaves nothing recorded. At most `MAX_BATCH` requests; the
+        certificates are committed when returned, in the order of the requests."""
+        if len(requests) > MAX_BATCH:
+            raise InvalidRequest(f"at most {MAX_BATCH} requests in a batch", requests=len(requests))
+        checked: list[CheckedRequest] = []
+        for index, request in enumerate(requests):
+            with _naming(index):
+                checked.append(check_request(request))
+        return self._issue_checked(checked, actor=actor, name_index=True) if checked else []
 
     def current_certificate(self, physical_id: str) -> IssuedCertificate | None:
         """The unit's newest valid operational certificate: what a device fetches after a
@@ -132,14 +131,88 @@ class IssuanceOps(RevocationOps):
             ).scalar_one_or_none()
             return _rows.to_issued(row) if row is not None else None
 
+    def _issue_checked(
+        self, checked: Sequence[CheckedRequest], *, actor: str, name_index: bool
+    ) -> list[IssuedCertificate]:
+        """The database half of issuance, for requests that passed `check_request`: a
+        handful of queries for the whole batch (units, active CAs, key owners), then per
+        request its checks, signature and records, flushed together at commit."""
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            units = _rows.units_for_issuance(
+                session, {c.physical_id for c in checked if c.physical_id is not None}
+            )
+            issuers = self._active_issuers(session, {c.issuer_role for c in checked})
+            ca_keys, owners = _rows.key_owners(session, {c.csr.spki_sha256 for c in checked})
+            rows: list[IssuedCertificateRow] = []
+            # Rows are flushed once, at commit, in a few multi-row INSERTs (locking the audit
+            # head at the first entry needs nothing flushed before it).
+            with session.no_autoflush:
+                for index, request in enumerate(checked):
+                    with _naming(index if name_index else None):
+                        logical_name = _unit_facts(request, units)
+                        issuer = issuers.get(request.issuer_role)
+                        if issuer is None:
+                            raise _rows.no_active_ca(request.issuer_role)
+                        spki = request.csr.spki_sha256
+                        rows.append(
+                            self._issue_one(
+                                session,
+                                request,
+                                issuer,
+                                logical_name=logical_name,
+                                ca_key=spki in ca_keys,
+                                owners=owners.setdefault(spki, []),
+                                at=now,
+                                actor=actor,
+                            )
+                        )
+        return [_rows.to_issued(row) for row in rows]  # committed: the block has ended
+
     # ---- steps inside a caller's transaction ---------------------------------------------
+
+    def _issue_one(
+        self,
+        session: Session,
+        request: CheckedRequest,
+        issuer: Issuer,
+        *,
+        logical_name: LogicalName | None,
+        ca_key: bool,
+        owners: list[KeyOwner],
+        at: datetime,
+        actor: str,
+    ) -> IssuedCertificateRow:
+        rule, pid = request.rule, request.physical_id
+        subject, alt_names = self._names(
+            rule, pid, logical_name, request.dns_names, request.ip_addresses
+        )
+        if rule.profile is Profile.OCSP_SIGNER:
+            subject = ocsp_signer_subject(issuer.certificate, f"{at:%Y%m%d%H%M}")
+        check_requested_names(request.csr, subject=subject, alt_names=alt_names)
+        judge_key_owner(ca_key, owners, pid, rule.profile, request.key_reuse)
+        row = self._issue(
+            session,
+            rule=rule,
+            issuer=issuer,
+            public_key=request.csr.public_key,
+            subject=subject,
+            alt_names=alt_names,
+            physical_id=pid,
+            logical_name=logical_name,
+            lifetime=request.lifetime or self._policy.lifetime(rule.profile),
+            at=at,
+            actor=actor,
+        )
+        owners.append((pid, rule.profile.value, None))  # later requests of the batch see it
+        return row
 
     def _issue(
         self,
         session: Session,
         *,
         rule: ProfileRule,
-        issuer: CertificateAuthorityRow,
+        issuer: CertificateAuthorityRow | Issuer,
         public_key: DeviceKey,
         subject: x509.Name,
         alt_names: Sequence[x509.GeneralName],
@@ -150,6 +223,8 @@ class IssuanceOps(RevocationOps):
         actor: str,
         renewed_from: str | None = None,
     ) -> IssuedCertificateRow:
+        if isinstance(issuer, CertificateAuthorityRow):
+            issuer = self._issuer_of(issuer)
         builder = leaf_builder(
             rule,
             subject=subject,
@@ -157,8 +232,8 @@ class IssuanceOps(RevocationOps):
             public_key=public_key,
             serial=new_serial(),
             validity=self._validity(at, lifetime, issuer),
-            issuer=_rows.ca_certificate(issuer),
-            urls=self._urls(issuer),
+            issuer=issuer.certificate,
+            urls=issuer.urls,
         )
         return self._sign_and_record(
             session,
@@ -190,45 +265,37 @@ class IssuanceOps(RevocationOps):
         return x509.Name([]), []
 
 
-def _check_subject_args(
-    rule: ProfileRule,
-    physical_id: str | None,
-    dns_names: Sequence[str],
-    ip_addresses: Sequence[str],
-) -> PhysicalId | None:
-    if rule.needs_unit:
-        if physical_id is None:
-            raise InvalidRequest(f"a {rule.profile.value} certificate needs a physical id")
-        if dns_names or ip_addresses:
-            raise InvalidRequest("device certificates carry registry names only, no DNS/IP")
-        return parse_physical_id(physical_id)
-    if physical_id is not None:
-        raise InvalidRequest(f"a {rule.profile.value} certificate is not for a device")
-    if rule.profile is Profile.SERVER:
-        server_alt_names(dns_names, ip_addresses)  # refuse bad names before the registry
-    elif dns_names or ip_addresses:
-        raise InvalidRequest(f"a {rule.profile.value} certificate carries no DNS/IP names")
-    return None
+def _unit_facts(
+    request: CheckedRequest, units: Mapping[str, tuple[DeviceState, LogicalName | None]]
+) -> LogicalName | None:
+    """Check the request's unit (if any) and return the logical name its certificate
+    carries."""
+    if request.physical_id is None:
+        return None
+    facts = units.get(request.physical_id)
+    if facts is None:
+        raise _rows.unit_not_found(request.physical_id)
+    state, logical_name = facts
+    check_unit_state(request.rule, request.physical_id, state)
+    return logical_name if request.rule.carries_logical_name else None
 
 
-def _issuer_role(rule: ProfileRule, ca_role: CaRole | None) -> CaRole:
-    if ca_role is None or ca_role is rule.issuer_role:
-        return rule.issuer_role
-    if rule.profile is Profile.OCSP_SIGNER and ca_role is CaRole.MANUFACTURING:
-        return ca_role
-    raise InvalidRequest(f"{rule.profile.value} certificates are not issued by the {ca_role} CA")
+@contextmanager
+def _naming(index: int | None) -> Iterator[None]:
+    """In a batch, a refusal says which request it refuses (message and `details`), keeping
+    its type and code."""
+    try:
+        yield
+    except DeviceTrustError as exc:
+        if index is not None:
+            exc.details["index"] = index
+            exc.message = f"request {index}: {exc.message}"
+            exc.args = (exc.message,)
+        raise
 
 
 def check_unit(rule: ProfileRule, unit: PhysicalIdentityRow) -> None:
-    state = DeviceState(unit.state)
-    if state in rule.unit_states:
-        return
-    error = UnitNotLive if state in _LIVE_REFUSED else UnitNotEligible
-    raise error(
-        f"unit {unit.id} is {state.value}: no {rule.profile.value} certificate for it",
-        physical_id=unit.id,
-        state=state.value,
-    )
+    check_unit_state(rule, unit.id, DeviceState(unit.state))
 
 
 def check_key_owner(
@@ -238,24 +305,8 @@ def check_key_owner(
     profile: Profile,
     key_reuse: KeyReuse,
 ) -> None:
-    """One key, one owner: a key seen on another unit (or on a server, OCSP or CA
-    certificate) is refused, as is any key once revoked for keyCompromise."""
-    if session.execute(
-        select(CertificateAuthorityRow.id).where(CertificateAuthorityRow.spki_sha256 == spki_sha256)
-    ).first():
-        raise KeyInUse("that key is a CA key")
-    seen = session.execute(
-        select(
-            IssuedCertificateRow.physical_id,
-            IssuedCertificateRow.profile,
-            IssuedCertificateRow.revocation_reason,
-        ).where(IssuedCertificateRow.spki_sha256 == spki_sha256)
-    ).all()
-    if any(reason == x509.ReasonFlags.key_compromise.value for _, _, reason in seen):
-        raise KeyCompromised("that key was revoked for keyCompromise and is never certified again")
-    for owner, owner_profile, _ in seen:
-        same = owner == physical_id and (owner is not None or owner_profile == profile.value)
-        if not same:
-            raise KeyInUse("that key is already certified for another owner")
-    if seen and key_reuse is KeyReuse.REQUIRE_NEW:
-        raise KeyReuseRefused("this request must use a key never certified before")
+    """`judge_key_owner` over what the database holds of the key (one query)."""
+    ca_keys, owners = _rows.key_owners(session, [spki_sha256])
+    judge_key_owner(
+        spki_sha256 in ca_keys, owners.get(spki_sha256, []), physical_id, profile, key_reuse
+    )

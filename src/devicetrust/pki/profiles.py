@@ -8,6 +8,7 @@ or the operator), never signs, and never builds a CA certificate from a request.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -204,8 +205,10 @@ def _key_usage(*, sign: bool, encipher: bool = False, ca: bool = False) -> x509.
     )
 
 
+@functools.lru_cache(maxsize=64)
 def authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
-    """From the issuer's SKI when it has one (RFC 5280 §4.2.1.1), else from its key."""
+    """From the issuer's SKI when it has one (RFC 5280 §4.2.1.1), else from its key.
+    Memoised by certificate (compared by its DER): the same few CAs sign everything."""
     try:
         ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:

@@ -1,13 +1,14 @@
-"""Read-only views of what the CA records (CAs, issued certificates, CRLs) and the enums that
-name them. Plain values: building one never touches the database or a key, and none of them
-ever holds private key material.
+"""Read-only views of what the CA records (CAs, issued certificates, CRLs), the enums that
+name them, and what a caller asks the CA for (`IssueRequest`). Plain values: building one
+never touches the database or a key, and none of them ever holds private key material.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -43,6 +44,21 @@ class KeyReuse(enum.StrEnum):
 
     ALLOW = "allow"
     REQUIRE_NEW = "require-new"
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRequest:
+    """One certificate to issue from a CSR, as `PkiService.issue_batch` takes it: the
+    arguments of `issue_from_csr`, with the same meaning and defaults."""
+
+    csr: bytes | str
+    physical_id: str | None = None
+    profile: Profile | str = Profile.DEVICE
+    dns_names: Sequence[str] = ()
+    ip_addresses: Sequence[str] = ()
+    lifetime: timedelta | None = None
+    key_reuse: KeyReuse = KeyReuse.ALLOW
+    ca_role: CaRole | None = None
 
 
 def parse_reason(value: str | x509.ReasonFlags) -> x509.ReasonFlags:

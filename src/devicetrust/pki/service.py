@@ -2,7 +2,8 @@
 
     hierarchy.py    init_hierarchy, rotate_intermediate, CA queries
     external_ca.py  import_external_ca
-    issuance.py     issue_from_csr, renew, reissue_for_identity_change, current_certificate
+    issuance.py     issue_from_csr, issue_batch, current_certificate
+    renewal.py      renew, reissue_for_identity_change
     revocation.py   revoke, revoke_all_for, release_hold
     responders.py   ocsp_signer, ocsp_signing_key
     crl.py          generate_crl, latest_crl
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.ids import parse_physical_id
 from devicetrust.pki import _rows
+from devicetrust.pki._authority import IssuerCache
 from devicetrust.pki.crl import SYSTEM_ACTOR
 from devicetrust.pki.errors import InvalidRequest
 from devicetrust.pki.external_ca import ExternalCaOps
@@ -39,6 +41,7 @@ class PkiService(ExternalCaOps):
         self._clock = clock
         self._keys = keys
         self._policy = policy or PkiPolicy()
+        self._issuers = IssuerCache()
 
     @property
     def database(self) -> Database:

@@ -10,6 +10,7 @@ import os
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from devicetrust.auth import ApiKeyService
 from devicetrust.domain.clock import Clock, SystemClock
@@ -25,6 +26,13 @@ from devicetrust.pki.keys import (
     Pkcs11Config,
     Pkcs11Connection,
 )
+from devicetrust.provisioning import (
+    DataPlane,
+    ProvisioningService,
+    SymmetricKeyMethod,
+    X509Method,
+)
+from devicetrust.provisioning.tpm import TpmAttestation
 from devicetrust.runtime.settings import Settings
 from devicetrust.store.database import Database
 from devicetrust.store.migrate import upgrade
@@ -109,6 +117,24 @@ class Platform:
         policy = PkiPolicy(public_url=self.settings.pki_public_url, lifetimes=lifetimes)
         return PkiService(self.db, self.clock, keyring, policy=policy)
 
+    @cached_property
+    def provisioning(self) -> ProvisioningService:
+        """Enrollments, attestation and allocation; devices get their operational
+        certificate from `pki` and their logical identity from `identity`."""
+        return ProvisioningService(
+            self.db,
+            self.clock,
+            self.identity,
+            self.pki,
+            self._sealer,
+            methods=(
+                SymmetricKeyMethod(self._sealer),
+                X509Method(self.pki, self.clock),
+                TpmAttestation(),  # needs tpm2-pytss (extra "tpm") only when used
+            ),
+            data_plane=data_plane_of(self.settings),
+        )
+
     def _ca_password(self) -> KeyPassword:
         if self.settings.pki.key_protection == "passphrase":
             passphrase = os.environ.get(CA_PASSPHRASE_ENV)
@@ -137,6 +163,13 @@ class Platform:
         if self._vault is not None:
             self._vault.close()
         self.db.dispose()
+
+
+def data_plane_of(settings: Settings) -> DataPlane:
+    """Where provisioned devices connect: the MQTT/TLS port 8883 of the public host.
+    (A `[gateway]` settings section, when it exists, should supply host and port.)"""
+    host = urlsplit(settings.pki_public_url).hostname or settings.server.host
+    return DataPlane(mqtt_host=host, mqtt_port=8883)
 
 
 def load_vault(settings: Settings, env: dict[str, str] | None = None) -> Vault:

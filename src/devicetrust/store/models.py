@@ -295,3 +295,97 @@ class ConsumedEventRow(Base):
     consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
     outbox_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     consumed_at: Mapped[datetime]
+
+
+# ---- provisioning --------------------------------------------------------------------------
+# Invariants the database enforces: one individual enrollment per (unit, attestation method)
+# (`uq_prov_enrollment_unit_method`; group enrollments have no unit), enrollment names are
+# unique, a token nonce is recorded once (primary key: a replay cannot insert it again), one
+# registration per unit.
+
+
+class EnrollmentRow(Base):
+    """Who may provision and how it proves it. Secrets only sealed (vault), never clear."""
+
+    __tablename__ = "provisioning_enrollments"
+    __table_args__ = (
+        Index("uq_prov_enrollment_unit_method", "physical_id", "attestation", unique=True),
+        Index("ix_prov_enrollments_kind_method", "kind", "attestation"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # individual | group
+    attestation: Mapped[str] = mapped_column(String(16))  # x509 | symmetric-key | tpm
+    physical_id: Mapped[str | None] = mapped_column(ForeignKey("physical_identities.id"))
+    key_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    ca_id: Mapped[str | None] = mapped_column(ForeignKey("pki_cas.id"))
+    # AES-256-GCM envelope (vault) of the per-device or group key; never the clear key.
+    sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tpm_ek_public: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tpm_ek_certificate: Mapped[bytes | None] = mapped_column(LargeBinary)
+    allocation: Mapped[str] = mapped_column(String(16))  # static | pool | manual
+    static_name: Mapped[str | None] = mapped_column(String(128))
+    pool_pattern: Mapped[str | None] = mapped_column(String(200))
+    reprovision: Mapped[str] = mapped_column(String(16))  # keep | reassign
+    replaces: Mapped[str | None] = mapped_column(String(128))
+    require_hardware_key: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class ProvisioningChallengeRow(Base):
+    """A single-use challenge issued to a unit (x509 nonce, TPM credential)."""
+
+    __tablename__ = "provisioning_challenges"
+    __table_args__ = (Index("ix_prov_challenges_expires", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    physical_id: Mapped[str] = mapped_column(ForeignKey("physical_identities.id"))
+    method: Mapped[str] = mapped_column(String(16))
+    expected: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class ProvisioningNonceRow(Base):
+    """A symmetric-key token nonce already used; kept until the token would have expired."""
+
+    __tablename__ = "provisioning_nonces"
+    __table_args__ = (Index("ix_prov_nonces_expires", "expires_at"),)
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    physical_id: Mapped[str] = mapped_column(String(36))
+    used_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class RegistrationRow(Base):
+    """A unit's provisioning state: pending (manual), approved, or assigned."""
+
+    __tablename__ = "provisioning_registrations"
+
+    physical_id: Mapped[str] = mapped_column(ForeignKey("physical_identities.id"), primary_key=True)
+    enrollment_id: Mapped[str] = mapped_column(ForeignKey("provisioning_enrollments.id"))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    logical_name: Mapped[str | None] = mapped_column(String(128))
+    serial: Mapped[str | None] = mapped_column(String(40))
+    requested_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class FactoryKeyRow(Base):
+    """A factory's public key, trusted to sign manufacturing manifests."""
+
+    __tablename__ = "provisioning_factory_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]

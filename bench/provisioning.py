@@ -1,0 +1,262 @@
+"""Benchmark: full provisionings per second over HTTPS with concurrent clients: symmetric-key
+and X.509 attestation, operational CSR, issuance, database (PostgreSQL by default).
+
+    python bench/provisioning.py                        # PostgreSQL, 1000 devices, 16 clients
+    python bench/provisioning.py --backend sqlite --n 200 --clients 4
+    python bench/provisioning.py --json
+
+Each device's material (derived key, birth certificate, operational key and CSR) is prepared
+before the clock starts; what is timed is what a production line's devices do: (x509: POST
+challenge, sign) POST register, over TLS to a uvicorn server with one worker process.
+Target (issue 4): >= 1000 devices/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import create_engine, text
+
+from devicetrust.api import create_app
+from devicetrust.api.routers.provisioning import device_router
+from devicetrust.api.security import api_routes
+from devicetrust.identity import UnitSpec
+from devicetrust.pki import CaRole, IssueRequest, Profile
+from devicetrust.provisioning import (
+    Allocation,
+    AllocationPolicy,
+    challenge_message,
+    encode_token,
+)
+from devicetrust.provisioning.symmetric import b64url
+from devicetrust.runtime import Platform, Settings
+from devicetrust.store import sqlite_url
+from devicetrust.vault import Vault
+
+PG_ADMIN = os.environ.get(
+    "DEVICETRUST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+Job = Callable[[httpx.Client], None]
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield sqlite_url(Path(tmp) / "bench.db")
+        return
+    name = f"devicetrust_bench_{secrets.token_hex(4)}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _check(response: httpx.Response) -> None:
+    if response.is_error:
+        raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+
+
+def csr_of(key: ec.EllipticCurvePrivateKey) -> bytes:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tls_files(platform: Platform, tmp: Path) -> tuple[Path, Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = platform.pki.issue_from_csr(
+        csr_of(key), None, Profile.SERVER, actor="bench", ip_addresses=["127.0.0.1"]
+    )
+    key_file, cert_file, ca_file = tmp / "server.key", tmp / "server.pem", tmp / "ca.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_file.write_text(cert.pem + platform.pki.chain_pem(CaRole.ISSUING))
+    ca_file.write_text(platform.pki.chain_pem(CaRole.ISSUING))
+    return key_file, cert_file, ca_file
+
+
+def symmetric_jobs(platform: Platform, n: int) -> list[Job]:
+    shown = platform.provisioning.enrollments.create_symmetric_group(
+        "bench-sym",
+        Allocation(AllocationPolicy.POOL, pool_pattern=f"bench-sym-{{1..{n}}}"),
+        actor="bench",
+    )
+    units = platform.identity.register_batch([UnitSpec("bench", {})] * n, actor="bench")
+    exp = datetime.now(UTC) + timedelta(minutes=30)
+    jobs: list[Job] = []
+    for unit in units:
+        key = hmac.digest(bytes(shown.key), unit.physical_id.encode(), hashlib.sha256)
+        body = {
+            "physical_id": unit.physical_id,
+            "method": "symmetric-key",
+            "csr": csr_of(ec.generate_private_key(ec.SECP256R1())).decode(),
+            "evidence": {
+                "token": encode_token(key, unit.physical_id, exp, secrets.token_urlsafe(16))
+            },
+        }
+        jobs.append(lambda c, b=body: _check(c.post("/v1/provisioning/register", json=b)))
+    return jobs
+
+
+def x509_jobs(platform: Platform, n: int) -> list[Job]:
+    manufacturing = platform.pki.active_ca(CaRole.MANUFACTURING).ca_id
+    platform.provisioning.enrollments.create_x509_group(
+        "bench-x509",
+        manufacturing,
+        Allocation(AllocationPolicy.POOL, pool_pattern=f"bench-x509-{{1..{n}}}"),
+        actor="bench",
+    )
+    units = platform.identity.register_batch([UnitSpec("bench", {})] * n, actor="bench")
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in units]
+    births = platform.pki.issue_batch(
+        [
+            IssueRequest(csr_of(k), u.physical_id, Profile.BIRTH)
+            for k, u in zip(keys, units, strict=True)
+        ],
+        actor="bench",
+    )
+    jobs: list[Job] = []
+    for unit, key, birth in zip(units, keys, births, strict=True):
+        pid, pem = unit.physical_id, birth.pem
+        csr = csr_of(ec.generate_private_key(ec.SECP256R1()))
+
+        def job(
+            c: httpx.Client, pid: str = pid, key: Any = key, pem: str = pem, csr: bytes = csr
+        ) -> None:
+            got = c.post("/v1/provisioning/challenge", json={"physical_id": pid, "method": "x509"})
+            challenge = got.raise_for_status().json()
+            message = challenge_message(
+                challenge["challenge_id"], challenge["payload"]["nonce"], pid, csr
+            )
+            signature = b64url(key.sign(message, ec.ECDSA(hashes.SHA256())))
+            evidence = {
+                "challenge_id": challenge["challenge_id"],
+                "birth_chain": pem,
+                "signature": signature,
+            }
+            body = {"physical_id": pid, "method": "x509", "csr": csr.decode(), "evidence": evidence}
+            _check(c.post("/v1/provisioning/register", json=body))
+
+        jobs.append(job)
+    return jobs
+
+
+def run(jobs: list[Job], base: str, ca_file: Path, clients: int) -> float:
+    local = threading.local()
+
+    def work(job: Job) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=base, verify=str(ca_file), timeout=60)
+        job(client)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(work, jobs))
+    return len(jobs) / (time.perf_counter() - start)
+
+
+def figures(url: str, n: int, clients: int) -> list[dict[str, object]]:
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        settings = Settings.model_validate({"data_dir": tmp, "database": {"url": url}})
+        platform = Platform(settings, vault=Vault.from_key(os.urandom(32)))
+        platform.pki.init_hierarchy(actor="bench")
+        # no failure ever happens here; the limiter must not count the bench's challenges
+        platform.provisioning._limiter = type(platform.provisioning._limiter)(
+            platform.clock, burst=10**9, refill_per_minute=10**9
+        )
+        key_file, cert_file, ca_file = tls_files(platform, tmp)
+        app = create_app(platform)
+        if "/v1/provisioning/register" not in {r.path for r in api_routes(app.routes)}:
+            app.include_router(device_router)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                ssl_keyfile=str(key_file),
+                ssl_certfile=str(cert_file),
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.01)
+        base = f"https://127.0.0.1:{port}"
+        rows = [
+            {
+                "what": "symmetric-key",
+                "rate": run(symmetric_jobs(platform, n), base, ca_file, clients),
+            },
+            {
+                "what": "x509 (challenge + register)",
+                "rate": run(x509_jobs(platform, n), base, ca_file, clients),
+            },
+        ]
+        server.should_exit = True
+        thread.join(timeout=10)
+        platform.close()
+        return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--n", type=int, default=1000, help="devices per method")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with database(args.backend) as url:
+        rows = [{"backend": args.backend, **r} for r in figures(url, args.n, args.clients)]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{'backend':<11} {'attestation':<30} {'devices/s':>10}")
+    for row in rows:
+        print(f"{row['backend']!s:<11} {row['what']!s:<30} {float(str(row['rate'])):>10,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

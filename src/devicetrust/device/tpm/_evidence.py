@@ -1,0 +1,51 @@
+"""The device's half of TPM attestation as JSON fields: what it sends to ask for a challenge,
+and the evidence it answers with (the server's `provisioning.tpm` reads the same names; the
+end-to-end tests pin both sides together). All TPM structures marshalled, then base64.
+
+Never sends a private key or a key blob: only public areas, the recovered secret (which the
+server alone issued, for this one challenge) and the TPM's certification.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+
+from devicetrust.device.tpm._errors import TpmOperationFailed
+from devicetrust.device.tpm._keystore import TpmKey, TpmKeystore
+
+
+def challenge_request(keystore: TpmKeystore) -> dict[str, str]:
+    """The evidence for the challenge request: the AK's public area."""
+    return {"ak_public": _b64(keystore.attestation_key_public())}
+
+
+def answer_challenge(
+    keystore: TpmKeystore, key: TpmKey, challenge_id: str, challenge: Mapping[str, str]
+) -> dict[str, str]:
+    """Activate the server's credential, certify `key` by the AK with the server's nonce,
+    and return the registration evidence (send it with the CSR of `key`)."""
+    secret = keystore.activate_credential(
+        _unb64(challenge, "credential_blob"), _unb64(challenge, "encrypted_secret")
+    )
+    certification = keystore.certify(key, _unb64(challenge, "nonce"))
+    return {
+        "challenge_id": challenge_id,
+        "ak_public": _b64(keystore.attestation_key_public()),
+        "secret": _b64(secret),
+        "key_public": _b64(key.public),
+        "certify_info": _b64(certification.attest),
+        "certify_signature": _b64(certification.signature),
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(challenge: Mapping[str, str], name: str) -> bytes:
+    try:
+        return base64.b64decode(challenge[name], validate=True)
+    except (KeyError, binascii.Error) as exc:
+        raise TpmOperationFailed(f"the server's challenge has no valid {name}") from exc

@@ -1,0 +1,142 @@
+"""Applying an allocation decision: the registry binds (or replaces, or re-assigns), the CA
+issues the operational certificate, the registration is recorded with `device.provisioned`,
+and the device's answer is assembled (chain, logical name, data-plane endpoint, policy).
+
+Runs only after every check of `service.py` passed and the single-use value was burnt.
+Never signs anything itself (the CA does) and never decides a name (allocation does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from devicetrust.domain.clock import Clock
+from devicetrust.domain.errors import Conflict
+from devicetrust.domain.events import EventType
+from devicetrust.domain.ids import LogicalName, PhysicalId
+from devicetrust.identity import IdentityService
+from devicetrust.pki import CaRole, IssuedCertificate, PkiService, Profile
+from devicetrust.provisioning.allocation import Action, Decision
+from devicetrust.provisioning.methods import Authorization, RegistrationRequest
+from devicetrust.provisioning.records import (
+    DataPlane,
+    Enrollment,
+    ProvisioningResult,
+    RegistrationStatus,
+)
+from devicetrust.store.database import Database
+from devicetrust.store.journal import record
+from devicetrust.store.models import RegistrationRow
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    physical_id: PhysicalId
+    enrollment: Enrollment
+    authorization: Authorization
+    decision: Decision
+    first_pending: bool
+
+
+def device_actor(physical_id: str) -> str:
+    return f"device:{physical_id}"
+
+
+class AssignmentOps:
+    _db: Database
+    _clock: Clock
+    _identity: IdentityService
+    _pki: PkiService
+    _data_plane: DataPlane
+
+    def _apply_identity(self, plan: Plan) -> LogicalName:
+        decision, pid = plan.decision, plan.physical_id
+        actor = device_actor(pid)
+        assert decision.name is not None
+        if decision.action is Action.KEEP:
+            return decision.name
+        if decision.action is Action.REPLACE:
+            self._identity.replace(decision.name, pid, actor=actor, reason="replaced")
+            return decision.name
+        if decision.action is Action.REASSIGN:
+            assert decision.current is not None
+            self._identity.unbind(decision.current, actor=actor, reason="reassigned")
+        try:  # most allocated names are new: create first, saving a read
+            self._identity.create_logical(decision.name, actor=actor)
+        except Conflict as exc:  # it exists (or was just created by a concurrent device)
+            if exc.code != "identity.name_taken":
+                raise
+        self._identity.bind(decision.name, pid, actor=actor, reason="provisioned")
+        return decision.name
+
+    def _issue(self, plan: Plan, request: RegistrationRequest) -> IssuedCertificate:
+        cap = plan.authorization.max_lifetime
+        lifetime = self._pki.policy.lifetime(Profile.DEVICE)
+        return self._pki.issue_from_csr(
+            request.csr,
+            plan.physical_id,
+            Profile.DEVICE,
+            actor=device_actor(plan.physical_id),
+            lifetime=min(lifetime, cap) if cap is not None else None,
+        )
+
+    def _record_assigned(
+        self,
+        plan: Plan,
+        request: RegistrationRequest,
+        name: LogicalName,
+        issued: IssuedCertificate,
+    ) -> None:
+        now = self._clock.now()
+        pid = plan.physical_id
+        with self._db.transaction() as session:
+            row = session.get(RegistrationRow, pid, with_for_update=True)
+            if row is None:
+                row = RegistrationRow(physical_id=pid, requested_at=now)
+                session.add(row)
+            row.enrollment_id = plan.enrollment.enrollment_id
+            row.status = RegistrationStatus.ASSIGNED.value
+            row.logical_name = name
+            row.serial = issued.serial_hex
+            row.updated_at = now
+            record(
+                session,
+                at=now,
+                actor=device_actor(pid),
+                event_type=EventType.DEVICE_PROVISIONED,
+                subject=pid,
+                payload={
+                    "physical_id": pid,
+                    "logical_name": name,
+                    "enrollment": plan.enrollment.name,
+                    "method": request.method.value,
+                    "allocation": plan.decision.action.value,
+                    "serial": issued.serial_hex,
+                    "source": request.source[:64],
+                    **dict(plan.authorization.audit),
+                },
+            )
+
+    def _result(
+        self, pid: PhysicalId, name: LogicalName, issued: IssuedCertificate
+    ) -> ProvisioningResult:
+        lifetime = issued.not_after - issued.not_before
+        topics = self._data_plane.topics(pid)
+        return ProvisioningResult(
+            physical_id=pid,
+            status=RegistrationStatus.ASSIGNED,
+            logical_name=name,
+            certificate_pem=issued.pem,
+            chain_pem=self._pki.chain_pem(CaRole.ISSUING),
+            serial=issued.serial_hex,
+            not_after=issued.not_after,
+            mqtt_host=self._data_plane.mqtt_host,
+            mqtt_port=self._data_plane.mqtt_port,
+            topics=topics,
+            policy={
+                "certificate_lifetime_seconds": int(lifetime.total_seconds()),
+                "renew_before_seconds": int(lifetime.total_seconds() / 3),
+                "publish": [topics["diagnostics"], topics["telemetry"]],
+                "subscribe": [topics["feedback"]],
+            },
+        )

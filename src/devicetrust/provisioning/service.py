@@ -1,0 +1,363 @@
+"""`ProvisioningService`: from an attested registration to a provisioned device.
+
+    challenge(physical_id, method)  a single-use challenge for methods that need one
+    provision(request)              the steps of `methods.py`, in that order; returns the
+                                    certificate chain, logical name, data-plane endpoint and
+                                    policy, or `pending` (manual allocation; poll again)
+    approve / list_pending / registration   (`approvals.py`)
+    enrollments                     `Enrollments` (create, enable/disable, expiry, ...)
+    manifests                       `ManifestOps` (factory keys, signed batch manifests)
+
+Everything that can refuse an attempt runs first, against a read snapshot: a refusal
+appends one `provisioning.refused` audit entry (code, method, source; never evidence) and
+changes nothing else. Then, in order: the single-use value (nonce or challenge) is burnt
+(a concurrent replay loses there), the identity registry binds or replaces, the CA issues,
+and the registration is recorded with its `device.provisioned` event. Each step is its own
+transaction in the service that owns it; a failure after the burn leaves at worst a bound
+unit without a new certificate, which a new attempt completes (re-provisioning is
+idempotent: the unit gets its current assignment back).
+
+Never signs anything itself (the CA does), never lets an attestation method write, and never
+records a secret.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from devicetrust.domain.clock import Clock
+from devicetrust.domain.errors import Conflict, DeviceTrustError, InvalidInput
+from devicetrust.domain.ids import LogicalName, PhysicalId, parse_physical_id
+from devicetrust.domain.lifecycle import DeviceState
+from devicetrust.identity import IdentityService
+from devicetrust.pki import PkiService
+from devicetrust.pki.csr import verify_csr
+from devicetrust.provisioning import _facts
+from devicetrust.provisioning._context import SessionContext
+from devicetrust.provisioning.allocation import Action, PoolPattern, decide
+from devicetrust.provisioning.approvals import ApprovalOps
+from devicetrust.provisioning.assignment import AssignmentOps, Plan, device_actor
+from devicetrust.provisioning.enrollments import Enrollments
+from devicetrust.provisioning.errors import (
+    AttestationFailed,
+    CsrKeyMismatch,
+    EnrollmentRefused,
+    RateLimited,
+    UnknownDevice,
+)
+from devicetrust.provisioning.manifest import ManifestOps
+from devicetrust.provisioning.methods import (
+    CHALLENGE_TTL,
+    AttestationMethod,
+    Authorization,
+    ChallengingMethod,
+    RegistrationRequest,
+)
+from devicetrust.provisioning.ratelimit import FailureLimiter
+from devicetrust.provisioning.records import (
+    AllocationPolicy,
+    AttestationKind,
+    DataPlane,
+    Enrollment,
+    EnrollmentKind,
+    ProvisioningResult,
+    RegistrationStatus,
+)
+from devicetrust.provisioning.single_use import SingleUseOps
+from devicetrust.provisioning.symmetric import SymmetricKeyMethod
+from devicetrust.provisioning.x509 import X509Method
+from devicetrust.store.database import Database
+from devicetrust.store.journal import append_audit
+from devicetrust.store.models import (
+    PhysicalIdentityRow,
+    ProvisioningChallengeRow,
+    RegistrationRow,
+)
+from devicetrust.vault import Sealer
+
+REFUSED = "provisioning.refused"
+# Concurrent devices of one pool race for its next free name; the loser decides again.
+MAX_POOL_RACES = 64
+_RACES = frozenset(
+    {"identity.already_bound", "store.constraint_violated", "store.concurrent_change"}
+)
+_PROVISIONABLE = frozenset({DeviceState.MANUFACTURED, DeviceState.PROVISIONED, DeviceState.ACTIVE})
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedChallenge:
+    challenge_id: str
+    physical_id: PhysicalId
+    payload: dict[str, str]
+    expires_at: datetime
+
+
+class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        identity: IdentityService,
+        pki: PkiService,
+        sealer: Sealer,
+        *,
+        methods: Sequence[AttestationMethod] | None = None,
+        data_plane: DataPlane | None = None,
+        limiter: FailureLimiter | None = None,
+        pending_retry_after: int = 30,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._identity = identity
+        self._pki = pki
+        self._data_plane = data_plane or DataPlane()
+        self._limiter = limiter or FailureLimiter(clock)
+        self._retry_after = pending_retry_after
+        self.enrollments = Enrollments(db, clock, sealer)
+        self.manifests = ManifestOps(db, clock)
+        chosen = (
+            methods
+            if methods is not None
+            else (
+                SymmetricKeyMethod(sealer),
+                X509Method(pki, clock),
+            )
+        )
+        self._methods: dict[AttestationKind, AttestationMethod] = {m.kind: m for m in chosen}
+
+    @property
+    def methods(self) -> tuple[AttestationKind, ...]:
+        return tuple(self._methods)
+
+    # ---- challenge ------------------------------------------------------------------------
+
+    def challenge(
+        self,
+        physical_id: str,
+        method: AttestationKind | str,
+        *,
+        evidence: Mapping[str, Any] | None = None,
+        source: str = "unknown",
+    ) -> IssuedChallenge:
+        """A single-use challenge (`CHALLENGE_TTL`) for a unit enrolled with `method`;
+        `evidence` is what the method needs to build it (TPM: the AK public area)."""
+        claimed = str(physical_id)[:64]
+        keys = _limit_keys(source, claimed)
+        try:
+            self._limiter.check(keys)
+            pid = parse_physical_id(physical_id)
+            kind, chosen = self._method(method)
+            if not isinstance(chosen, ChallengingMethod):
+                raise InvalidInput(
+                    "provisioning.no_challenge", f"{kind.value} attestation takes no challenge"
+                )
+            now = self._clock.now()
+            with self._db.read() as session:
+                self._require_unit(session, pid)
+                enrollment = self._active_candidates(session, pid, kind, now)[0]
+            issued = chosen.new_challenge(pid, enrollment, evidence)
+            row = ProvisioningChallengeRow(
+                id=str(uuid.uuid4()),
+                physical_id=pid,
+                method=kind.value,
+                expected=issued.expected,
+                created_at=now,
+                expires_at=now + CHALLENGE_TTL,
+                used_at=None,
+            )
+            with self._db.transaction() as session:
+                session.add(row)
+            # A challenge is a row anyone who knows a physical id can make: each one spends
+            # a token of the same buckets as a failure, so they cannot be minted at will.
+            self._limiter.failed(keys)
+        except DeviceTrustError as exc:
+            if not isinstance(exc, RateLimited):
+                self._limiter.failed(keys)
+            self._refused(
+                claimed, str(method), source, exc, action="provisioning.challenge_refused"
+            )
+            raise
+        return IssuedChallenge(row.id, pid, dict(issued.payload), row.expires_at)
+
+    # ---- provision ------------------------------------------------------------------------
+
+    def provision(self, request: RegistrationRequest) -> ProvisioningResult:
+        claimed = str(request.physical_id)[:64]
+        keys = _limit_keys(request.source, claimed)
+        try:
+            self._limiter.check(keys)
+            plan = self._plan(request)
+            self._burn(plan, request, self._queue)
+            if plan.decision.action is Action.PENDING:
+                return ProvisioningResult(
+                    plan.physical_id, RegistrationStatus.PENDING, retry_after=self._retry_after
+                )
+            name = self._assign(plan)
+            issued = self._issue(plan, request)
+            self._record_assigned(plan, request, name, issued)
+        except DeviceTrustError as exc:
+            if not isinstance(exc, RateLimited):
+                self._limiter.failed(keys)
+            self._refused(claimed, str(request.method), request.source, exc)
+            raise
+        return self._result(plan.physical_id, name, issued)
+
+    def _assign(self, plan: Plan) -> LogicalName:
+        """Apply the decision. When a concurrent provisioning took the pool name first,
+        decide again on fresh facts, never retrying a lost name, and spread the retries
+        over the first few free names so that racing devices stop colliding."""
+        lost: set[str] = set()
+        for attempt in range(MAX_POOL_RACES):
+            try:
+                return self._apply_identity(plan)
+            except Conflict as exc:
+                pool = plan.enrollment.allocation.policy is AllocationPolicy.POOL
+                if not pool or exc.code not in _RACES or attempt == MAX_POOL_RACES - 1:
+                    raise
+                if plan.decision.name is not None:
+                    lost.add(plan.decision.name)
+            with self._db.read() as session:
+                facts = _facts.gather(session, plan.physical_id, plan.enrollment, self._clock.now())
+            facts = dc_replace(facts, taken=facts.taken | lost)
+            decision = decide(plan.enrollment.allocation, facts, replaces=plan.enrollment.replaces)
+            if decision.action in (Action.BIND, Action.REASSIGN):
+                pattern = PoolPattern.parse(plan.enrollment.allocation.pool_pattern or "")
+                free = [n for n in pattern.names() if n not in facts.taken][: min(attempt + 2, 8)]
+                decision = dc_replace(decision, name=secrets.choice(free))
+            plan = dc_replace(plan, decision=decision)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _plan(self, request: RegistrationRequest) -> Plan:
+        """Every check that can refuse, over one read snapshot; writes nothing."""
+        pid = parse_physical_id(request.physical_id)
+        kind, method = self._method(request.method)
+        now = self._clock.now()
+        with self._db.read() as session:
+            unit = self._require_unit(session, pid)
+            enrollment, authorization = self._attest(session, request, kind, method, now)
+            if DeviceState(unit.state) not in _PROVISIONABLE:
+                raise EnrollmentRefused(
+                    "provisioning.unit_not_live", f"unit {pid} is {unit.state}: not provisionable"
+                )
+            csr = verify_csr(request.csr)
+            if enrollment.require_hardware_key and (
+                authorization.attested_key_sha256 != csr.spki_sha256
+            ):
+                raise CsrKeyMismatch(
+                    "the enrollment requires the CSR's key to be the attested hardware key"
+                )
+            facts = _facts.gather(session, pid, enrollment, now)
+            decision = decide(enrollment.allocation, facts, replaces=enrollment.replaces)
+            registration = session.get(RegistrationRow, pid)
+        return Plan(pid, enrollment, authorization, decision, registration is None)
+
+    def _attest(
+        self,
+        session: Session,
+        request: RegistrationRequest,
+        kind: AttestationKind,
+        method: AttestationMethod,
+        now: datetime,
+    ) -> tuple[Enrollment, Authorization]:
+        """The first active candidate enrollment whose method authorises the request. An
+        individual enrollment's refusal is final; a group's lets the next group try."""
+        context = SessionContext(session, now)
+        refusal: DeviceTrustError | None = None
+        for enrollment in self._active_candidates(session, request.physical_id, kind, now):
+            try:
+                return enrollment, method.authorize(request, enrollment, context)
+            except AttestationFailed as exc:
+                if enrollment.kind is EnrollmentKind.INDIVIDUAL:
+                    raise
+                refusal = refusal or exc
+        assert refusal is not None  # _active_candidates never returns an empty list
+        raise refusal
+
+    def _active_candidates(
+        self, session: Session, pid: PhysicalId, kind: AttestationKind, now: datetime
+    ) -> list[Enrollment]:
+        candidates = self.enrollments.candidates(session, pid, kind)
+        if not candidates:
+            raise EnrollmentRefused(
+                "provisioning.no_enrollment", f"no {kind.value} enrollment covers unit {pid}"
+            )
+        individual = [e for e in candidates if e.kind is EnrollmentKind.INDIVIDUAL]
+        for enrollment in individual:
+            _check_active(enrollment, now)
+        if individual:
+            return individual
+        active = [e for e in candidates if e.active_at(now)]
+        if not active:
+            _check_active(candidates[0], now)
+        return active
+
+    # ---- steps ----------------------------------------------------------------------------
+
+    def _method(self, method: AttestationKind | str) -> tuple[AttestationKind, AttestationMethod]:
+        try:
+            kind = AttestationKind(method)
+        except ValueError as exc:
+            raise InvalidInput(
+                "provisioning.unknown_method",
+                f"attestation is one of {', '.join(k.value for k in AttestationKind)}",
+            ) from exc
+        chosen = self._methods.get(kind)
+        if chosen is None:
+            raise InvalidInput(
+                "provisioning.method_unavailable", f"{kind.value} attestation is not enabled"
+            )
+        return kind, chosen
+
+    @staticmethod
+    def _require_unit(session: Session, pid: PhysicalId) -> PhysicalIdentityRow:
+        unit = session.get(PhysicalIdentityRow, pid)
+        if unit is None:
+            raise UnknownDevice(f"no physical identity {pid}", physical_id=pid)
+        return unit
+
+    def _refused(
+        self,
+        claimed: str,
+        method: str,
+        source: str,
+        exc: DeviceTrustError,
+        *,
+        action: str = REFUSED,
+    ) -> None:
+        """One audit entry per refused attempt: who claimed what, from where, and why."""
+        try:
+            subject = parse_physical_id(claimed)
+        except InvalidInput:
+            subject = PhysicalId("unparsed")
+        with self._db.transaction() as session:
+            append_audit(
+                session,
+                at=self._clock.now(),
+                actor=device_actor(subject),
+                action=action,
+                subject=subject,
+                details={"code": exc.code, "method": method[:32], "source": source[:64]},
+            )
+
+
+def _check_active(enrollment: Enrollment, now: datetime) -> None:
+    if not enrollment.enabled:
+        raise EnrollmentRefused(
+            "provisioning.enrollment_disabled", f"enrollment {enrollment.name!r} is disabled"
+        )
+    if enrollment.expires_at is not None and now >= enrollment.expires_at:
+        raise EnrollmentRefused(
+            "provisioning.enrollment_expired", f"enrollment {enrollment.name!r} has expired"
+        )
+
+
+def _limit_keys(source: str, claimed: str) -> list[str]:
+    return [f"source:{source[:64]}", f"device:{claimed}"]
