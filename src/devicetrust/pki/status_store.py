@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from devicetrust.pki.serials import serial_key
 from devicetrust.pki.status import CertStatus, StatusInfo
@@ -21,30 +22,45 @@ from devicetrust.store.database import Database
 from devicetrust.store.models import CertificateAuthorityRow, IssuedCertificateRow
 
 _MAX_SERIAL = 1 << 160
+_MAX_CACHED_ISSUERS = 256
+
+# Built once: the OCSP responder asks this on every request.
+_STATUS = (
+    select(IssuedCertificateRow.revoked_at, IssuedCertificateRow.revocation_reason)
+    .join(CertificateAuthorityRow, CertificateAuthorityRow.id == IssuedCertificateRow.issuer_ca_id)
+    .where(
+        IssuedCertificateRow.serial == bindparam("serial"),
+        CertificateAuthorityRow.spki_sha256 == bindparam("issuer_key"),
+    )
+)
 
 
 class DatabaseStatusSource:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # issuer certificate (by its DER fingerprint) -> SHA-256 of its public key; a pure
+        # function of the certificate, so caching it can never serve a wrong status.
+        self._issuer_keys: dict[bytes, str] = {}
+
+    def _issuer_key(self, issuer: x509.Certificate) -> str:
+        fingerprint = issuer.fingerprint(hashes.SHA256())
+        key = self._issuer_keys.get(fingerprint)
+        if key is None:
+            spki = issuer.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+            key = hashlib.sha256(spki).hexdigest()
+            if len(self._issuer_keys) >= _MAX_CACHED_ISSUERS:
+                self._issuer_keys.clear()
+            self._issuer_keys[fingerprint] = key
+        return key
 
     def status_of(self, issuer: x509.Certificate, serial: int) -> StatusInfo:
         if not 0 < serial < _MAX_SERIAL:
             return StatusInfo(serial=serial, status=CertStatus.UNKNOWN)
         # The issuer is identified by its key (as OCSP's CertID does, RFC 6960 §4.1.1), so a
         # re-encoded or re-certified copy of the same CA certificate still matches.
-        spki = issuer.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        params = {"serial": serial_key(serial), "issuer_key": self._issuer_key(issuer)}
         with self._db.read() as session:
-            found = session.execute(
-                select(IssuedCertificateRow.revoked_at, IssuedCertificateRow.revocation_reason)
-                .join(
-                    CertificateAuthorityRow,
-                    CertificateAuthorityRow.id == IssuedCertificateRow.issuer_ca_id,
-                )
-                .where(
-                    IssuedCertificateRow.serial == serial_key(serial),
-                    CertificateAuthorityRow.spki_sha256 == hashlib.sha256(spki).hexdigest(),
-                )
-            ).first()
+            found = session.execute(_STATUS, params).first()
         if found is None:
             return StatusInfo(serial=serial, status=CertStatus.UNKNOWN)
         revoked_at, reason = found
