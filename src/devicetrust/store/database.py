@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from devicetrust.domain.errors import ConfigurationError, Conflict
+from devicetrust.store.journal import seal_pending_audit
 
 
 def normalise_url(url: str) -> str:
@@ -57,6 +58,8 @@ class Database:
             self._read_engine = create_engine(self.url, **kwargs)
             _configure_sqlite(self._read_engine, begin="BEGIN")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Audit entries queued during a transaction are chained just before it commits.
+        event.listen(self._sessions, "before_commit", seal_pending_audit)
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property

@@ -1,15 +1,17 @@
 """Writes the audit entry and the outbox event of a change, inside the change's transaction.
 
 Never commits by itself: the caller's transaction makes the change, its audit entry and its
-event durable together. Appending locks the single audit head row (SELECT ... FOR UPDATE on
-PostgreSQL; SQLite transactions are already serialised by BEGIN IMMEDIATE), so concurrent
-writers can never fork the hash chain.
+event durable together. Audit entries are queued in the session and chained at commit
+(`seal_pending_audit`, hooked to `before_commit` by `Database`), under a lock on the single
+audit head row (SELECT ... FOR UPDATE on PostgreSQL; SQLite transactions are already
+serialised by BEGIN IMMEDIATE), so concurrent writers can never fork the hash chain.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +23,16 @@ from devicetrust.domain.events import EventType
 from devicetrust.store.models import AuditEntryRow, AuditHeadRow, OutboxRow
 
 _HEAD_ID = 1
-_HEAD_KEY = "devicetrust.audit_head"
+_PENDING_KEY = "devicetrust.audit_pending"
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
 
 
 def append_audit(
@@ -32,41 +43,47 @@ def append_audit(
     action: str,
     subject: str,
     details: Mapping[str, Any],
-) -> AuditEntryRow:
-    head = _locked_head(session)
-    seq = head.seq + 1
-    clean = dict(details)
-    digest = entry_hash(head.hash, seq, at, actor, action, subject, clean)
-    row = AuditEntryRow(
-        seq=seq,
-        occurred_at=at,
-        actor=actor,
-        action=action,
-        subject=subject,
-        details=clean,
-        prev_hash=head.hash,
-        hash=digest,
-    )
-    session.add(row)
-    head.seq = seq
-    head.hash = digest
-    return row
+) -> None:
+    """Queue an audit entry; it is chained and written when the transaction commits."""
+    pending: list[_Pending] = session.info.setdefault(_PENDING_KEY, [])
+    pending.append(_Pending(at, actor, action, subject, dict(details)))
 
 
-def _locked_head(session: Session) -> AuditHeadRow:
-    """The audit head, locked once per transaction and then kept in the session, so a
-    batch of changes appends its entries without another round trip each."""
-    cached = session.info.get(_HEAD_KEY)
-    if isinstance(cached, AuditHeadRow):
-        return cached
+def seal_pending_audit(session: Session) -> None:
+    """Chain the transaction's queued audit entries onto the log (`before_commit` hook).
+
+    The head row is locked here, at the very end of the transaction, so concurrent writers
+    wait for each other only for these few inserts and the commit, never for the work
+    (signing, checks) done before them. Entries keep the order they were queued in.
+    """
+    pending: list[_Pending] | None = session.info.pop(_PENDING_KEY, None)
+    if not pending:
+        return
     head = session.execute(
         select(AuditHeadRow).where(AuditHeadRow.id == _HEAD_ID).with_for_update()
     ).scalar_one_or_none()
     if head is None:
         head = AuditHeadRow(id=_HEAD_ID, seq=0, hash=GENESIS_HASH)
         session.add(head)
-    session.info[_HEAD_KEY] = head
-    return head
+    for entry in pending:
+        seq = head.seq + 1
+        digest = entry_hash(
+            head.hash, seq, entry.at, entry.actor, entry.action, entry.subject, entry.details
+        )
+        session.add(
+            AuditEntryRow(
+                seq=seq,
+                occurred_at=entry.at,
+                actor=entry.actor,
+                action=entry.action,
+                subject=entry.subject,
+                details=entry.details,
+                prev_hash=head.hash,
+                hash=digest,
+            )
+        )
+        head.seq = seq
+        head.hash = digest
 
 
 def emit_event(
