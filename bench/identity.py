@@ -14,34 +14,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import socket
 import sqlite3
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import psycopg
 import uvicorn
-from sqlalchemy import create_engine, text
+from _support import database, free_port  # bench/_support.py
 
 from devicetrust.api import create_app
 from devicetrust.auth import ApiKeyService
 from devicetrust.domain import SystemClock
 from devicetrust.identity import IdentityService, UnitSpec
 from devicetrust.runtime import Platform, Settings
-from devicetrust.store import Database, sqlite_url, upgrade
+from devicetrust.store import Database, upgrade
 
-PG_ADMIN = os.environ.get(
-    "DEVICETRUST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 Row = dict[str, object]
 
 
@@ -49,24 +41,6 @@ def rate(n: int, fn: Callable[[], None]) -> float:
     start = time.perf_counter()
     fn()
     return n / (time.perf_counter() - start)
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield sqlite_url(Path(tmp) / "bench.db")
-        return
-    name = f"devicetrust_bench_{secrets.token_hex(4)}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def baseline(backend: str, url: str, n: int) -> float:
@@ -157,12 +131,6 @@ def service_figures(url: str, n: int, threads: int) -> list[Row]:
     rows.append({"what": "replace", "rate": rate(n, replace_all)})
     db.dispose()
     return rows
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_figures(url: str, n: int) -> list[Row]:

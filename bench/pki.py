@@ -52,6 +52,8 @@ from sqlalchemy import insert, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _support import database, free_port  # bench/_support.py: throw-away databases
+
 from devicetrust.api import create_app
 from devicetrust.auth import Scope
 from devicetrust.domain import SystemClock
@@ -63,7 +65,6 @@ from devicetrust.runtime import Platform, Settings
 from devicetrust.store import Database, upgrade
 from devicetrust.store.models import IssuedCertificateRow
 from devicetrust.vault import Vault
-from identity import database, free_port  # bench/identity.py: throw-away databases
 
 Row = dict[str, Any]
 ISSUE_ROUTE = "/v1/pki/certificates"

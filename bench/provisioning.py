@@ -19,24 +19,22 @@ import hmac
 import json
 import os
 import secrets
-import socket
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+from _support import database, free_port  # bench/_support.py
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import create_engine, text
 
 from devicetrust.api import create_app
 from devicetrust.api.routers.provisioning import device_router
@@ -51,31 +49,9 @@ from devicetrust.provisioning import (
 )
 from devicetrust.provisioning.symmetric import b64url
 from devicetrust.runtime import Platform, Settings
-from devicetrust.store import sqlite_url
 from devicetrust.vault import Vault
 
-PG_ADMIN = os.environ.get(
-    "DEVICETRUST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 Job = Callable[[httpx.Client], None]
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield sqlite_url(Path(tmp) / "bench.db")
-        return
-    name = f"devicetrust_bench_{secrets.token_hex(4)}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _check(response: httpx.Response) -> None:
@@ -86,12 +62,6 @@ def _check(response: httpx.Response) -> None:
 def csr_of(key: ec.EllipticCurvePrivateKey) -> bytes:
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tls_files(platform: Platform, tmp: Path) -> tuple[Path, Path, Path]:

@@ -22,6 +22,8 @@ from devicetrust.store.database import Database, sqlite_url
 from devicetrust.store.migrate import upgrade
 from devicetrust.store.models import Base
 
+pytest_plugins = ["tests.ca_fixtures"]
+
 PG_ADMIN_URL = os.environ.get(
     "DEVICETRUST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -3,11 +3,8 @@ provisioning service over the `db` fixture (SQLite and PostgreSQL), with a fixed
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -18,8 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from devicetrust.domain import FixedClock
 from devicetrust.domain.records import PhysicalIdentity
 from devicetrust.identity import IdentityService, UnitSpec
-from devicetrust.pki import Hierarchy, Keyring, PkiService, Profile
-from devicetrust.pki.keys import KekPassword
+from devicetrust.pki import Hierarchy, PkiService, Profile
 from devicetrust.provisioning import (
     AttestationKind,
     DataPlane,
@@ -34,33 +30,9 @@ ACTOR = "operator:test"
 
 
 @pytest.fixture
-def vault() -> Iterator[Vault]:
-    with Vault.from_key(os.urandom(32)) as kek:
-        yield kek
-
-
-@pytest.fixture
-def keyring(tmp_path: Path, vault: Vault) -> Iterator[Keyring]:
-    keys = Keyring(tmp_path / "ca", password=KekPassword(vault))
-    yield keys
-    keys.close()
-
-
-@pytest.fixture
-def identity(db: Database, clock: FixedClock) -> IdentityService:
-    return IdentityService(db, clock)
-
-
-@pytest.fixture
-def pki(db: Database, clock: FixedClock, keyring: Keyring) -> Iterator[PkiService]:
-    service = PkiService(db, clock, keyring)
-    yield service
-    service.close()
-
-
-@pytest.fixture
-def hierarchy(pki: PkiService) -> Hierarchy:
-    return pki.init_hierarchy(actor=ACTOR)
+def vault(ca_vault: Vault) -> Vault:
+    """The KEK that seals group keys; the same one protects the CA key files."""
+    return ca_vault
 
 
 @pytest.fixture
