@@ -163,12 +163,20 @@ def _pki_upkeep(
     platform: Platform, pki: PkiService, stop: threading.Event
 ) -> list[threading.Thread]:
     """The CA's periodic work, one thread each: follow identity events (revoke, hold,
-    release, re-issue) and re-sign CRLs and OCSP signers that are due."""
+    release, re-issue), re-sign CRLs and OCSP signers that are due, and drop provisioning
+    challenges and token nonces past their expiry."""
     cfg = platform.settings.pki
     revoker = AutoRevoker(pki)
     return [
         _periodic(stop, "pki-auto-revoker", cfg.autorevoke_interval_seconds, pki, revoker.run_once),
         _periodic(stop, "pki-refresh", cfg.crl_refresh_interval_seconds, pki, pki.refresh_due),
+        _periodic(
+            stop,
+            "provisioning-purge",
+            cfg.crl_refresh_interval_seconds,
+            pki,
+            platform.provisioning.purge_expired,
+        ),
     ]
 
 
