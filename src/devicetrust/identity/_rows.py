@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.errors import NotFound
-from devicetrust.domain.ids import LogicalName, PhysicalId, parse_logical_name, parse_physical_id
+from devicetrust.domain.ids import LogicalName, PhysicalId, parse_logical_name
 from devicetrust.domain.lifecycle import DeviceState
 from devicetrust.domain.records import Binding, LogicalIdentity, PhysicalIdentity
 from devicetrust.store.models import (
@@ -17,17 +17,6 @@ from devicetrust.store.models import (
     PhysicalIdentityRow,
     RetiredNameRow,
 )
-
-
-def physical_row(session: Session, physical_id: str, *, lock: bool = False) -> PhysicalIdentityRow:
-    pid = parse_physical_id(physical_id)
-    stmt = select(PhysicalIdentityRow).where(PhysicalIdentityRow.id == pid)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).scalar_one_or_none()
-    if row is None:
-        raise NotFound("identity.physical_not_found", f"no physical identity {pid}", id=pid)
-    return row
 
 
 def logical_row(

@@ -30,6 +30,7 @@ from devicetrust.identity import _rows
 from devicetrust.store.database import Database
 from devicetrust.store.journal import record
 from devicetrust.store.models import BindingRow, LogicalIdentityRow, PhysicalIdentityRow
+from devicetrust.store.registry import physical_row
 
 
 class BindingOps:
@@ -45,7 +46,7 @@ class BindingOps:
         now = self._clock.now()
         with self._db.transaction() as session:
             logical = _rows.logical_row(session, name, now, lock=True)
-            unit = _rows.physical_row(session, physical_id, lock=True)
+            unit = physical_row(session, physical_id, lock=True)
             holder = _rows.open_binding_of_logical(session, logical.id)
             if holder is not None:
                 raise Conflict(
@@ -198,8 +199,8 @@ class BindingOps:
     ) -> tuple[PhysicalIdentityRow, PhysicalIdentityRow]:
         first, second = sorted((old_id, new_id))
         locked = {
-            first: _rows.physical_row(session, first, lock=True),
-            second: _rows.physical_row(session, second, lock=True),
+            first: physical_row(session, first, lock=True),
+            second: physical_row(session, second, lock=True),
         }
         return locked[old_id], locked[new_id]
 

@@ -12,6 +12,7 @@ from devicetrust.domain.records import Binding
 from devicetrust.identity import _rows
 from devicetrust.store.database import Database
 from devicetrust.store.models import BindingRow, LogicalIdentityRow
+from devicetrust.store.registry import physical_row
 
 
 class HistoryQueries:
@@ -48,7 +49,7 @@ class HistoryQueries:
     def history_of_physical(self, physical_id: str) -> list[Binding]:
         """Every logical identity a unit held, oldest first."""
         with self._db.read() as session:
-            unit = _rows.physical_row(session, physical_id)
+            unit = physical_row(session, physical_id)
             rows = session.execute(
                 select(BindingRow, LogicalIdentityRow.name)
                 .join(LogicalIdentityRow, LogicalIdentityRow.id == BindingRow.logical_id)

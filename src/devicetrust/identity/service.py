@@ -34,6 +34,7 @@ from devicetrust.identity.history import HistoryQueries
 from devicetrust.store.database import Database
 from devicetrust.store.journal import record
 from devicetrust.store.models import LogicalIdentityRow, PhysicalIdentityRow, RetiredNameRow
+from devicetrust.store.registry import physical_row
 
 MAX_SERIALS = 64
 
@@ -124,7 +125,7 @@ class IdentityService(BindingOps, HistoryQueries):
 
     def get_physical(self, physical_id: str) -> PhysicalIdentity:
         with self._db.read() as session:
-            return _rows.to_physical(session, _rows.physical_row(session, physical_id))
+            return _rows.to_physical(session, physical_row(session, physical_id))
 
     def list_physical(
         self, *, state: DeviceState | None = None, limit: int = 100, offset: int = 0
@@ -153,7 +154,7 @@ class IdentityService(BindingOps, HistoryQueries):
         reason = clean_reason(reason)
         now = self._clock.now()
         with self._db.transaction() as session:
-            row = _rows.physical_row(session, physical_id, lock=True)
+            row = physical_row(session, physical_id, lock=True)
             current = DeviceState(row.state)
             if release:
                 if current is not DeviceState.QUARANTINED:
@@ -176,7 +177,7 @@ class IdentityService(BindingOps, HistoryQueries):
         fp = parse_key_fingerprint(fingerprint)
         now = self._clock.now()
         with self._db.transaction() as session:
-            row = _rows.physical_row(session, physical_id, lock=True)
+            row = physical_row(session, physical_id, lock=True)
             if fp not in row.key_fingerprints:
                 row.key_fingerprints = [*row.key_fingerprints, fp]
                 row.updated_at = now

@@ -16,8 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import CompoundSelect, String, and_, bindparam, literal, select, union
 from sqlalchemy.orm import Session
 
-from devicetrust.domain.errors import NotFound
-from devicetrust.domain.ids import LogicalName, PhysicalId, parse_physical_id
+from devicetrust.domain.ids import LogicalName, PhysicalId
 from devicetrust.domain.lifecycle import DeviceState
 from devicetrust.pki._issuance_rules import KeyOwner
 from devicetrust.pki.errors import CaNotFound, CaNotInitialised, CertificateNotFound
@@ -43,21 +42,6 @@ def public_key_sha256(certificate: x509.Certificate) -> str:
 
 
 # ---- registry --------------------------------------------------------------------------------
-
-
-def physical_row(session: Session, physical_id: str, *, lock: bool = False) -> PhysicalIdentityRow:
-    pid = parse_physical_id(physical_id)
-    stmt = select(PhysicalIdentityRow).where(PhysicalIdentityRow.id == pid)
-    row = session.execute(stmt.with_for_update() if lock else stmt).scalar_one_or_none()
-    if row is None:
-        raise unit_not_found(pid)
-    return row
-
-
-def unit_not_found(physical_id: str) -> NotFound:
-    return NotFound(
-        "identity.physical_not_found", f"no physical identity {physical_id}", id=physical_id
-    )
 
 
 # The statements below are built once: issuance runs them for every certificate, and building

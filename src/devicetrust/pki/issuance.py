@@ -59,6 +59,7 @@ from devicetrust.store.models import (
     IssuedCertificateRow,
     PhysicalIdentityRow,
 )
+from devicetrust.store.registry import unit_not_found
 
 # Bounds one transaction's locks and memory; a factory line or a fleet renewal sends more
 # in several batches.
@@ -274,7 +275,7 @@ def _unit_facts(
         return None
     facts = units.get(request.physical_id)
     if facts is None:
-        raise _rows.unit_not_found(request.physical_id)
+        raise unit_not_found(request.physical_id)
     state, logical_name = facts
     check_unit_state(request.rule, request.physical_id, state)
     return logical_name if request.rule.carries_logical_name else None

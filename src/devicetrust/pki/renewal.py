@@ -36,6 +36,7 @@ from devicetrust.pki.profiles import RULES, ProfileRule, server_subject
 from devicetrust.pki.records import CaRole, IssuedCertificate, KeyReuse, Profile
 from devicetrust.pki.serials import Serial, parse_serial
 from devicetrust.store.models import IssuedCertificateRow
+from devicetrust.store.registry import physical_row
 
 _SUPERSEDED = x509.ReasonFlags.superseded
 
@@ -69,7 +70,7 @@ class RenewalOps(IssuanceOps):
             old_certificate = x509.load_der_x509_certificate(old.der)
             logical_name = None
             if old.physical_id is not None:
-                unit = _rows.physical_row(session, old.physical_id, lock=True)
+                unit = physical_row(session, old.physical_id, lock=True)
                 check_unit(rule, unit)
                 logical_name = _rows.logical_name_of(session, unit.id)
             public_key: DeviceKey
@@ -116,7 +117,7 @@ class RenewalOps(IssuanceOps):
         none, now that it has one) with new ones for the same key; returns the new ones."""
         now = self._clock.now()
         with self._db.transaction() as session:
-            unit = _rows.physical_row(session, physical_id, lock=True)
+            unit = physical_row(session, physical_id, lock=True)
             new, superseded = self._reissue_stale(session, unit.id, at=now, actor=actor)
             issued = [_rows.to_issued(row) for row in new]
         self._refresh_after_revocation([row.issuer_ca_id for row in superseded], actor)
@@ -127,7 +128,7 @@ class RenewalOps(IssuanceOps):
     def _reissue_stale(
         self, session: Session, physical_id: str, *, at: datetime, actor: str
     ) -> tuple[list[IssuedCertificateRow], list[IssuedCertificateRow]]:
-        unit = _rows.physical_row(session, physical_id, lock=True)
+        unit = physical_row(session, physical_id, lock=True)
         rule = RULES[Profile.DEVICE]
         if DeviceState(unit.state) not in rule.unit_states:
             return [], []  # its certificates are revoked or on hold; nothing to carry over

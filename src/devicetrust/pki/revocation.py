@@ -33,6 +33,7 @@ from devicetrust.pki.responders import ResponderOps
 from devicetrust.pki.serials import parse_serial, serial_text
 from devicetrust.store.journal import record
 from devicetrust.store.models import CrlRow, IssuedCertificateRow
+from devicetrust.store.registry import physical_row
 
 HOLD = x509.ReasonFlags.certificate_hold
 
@@ -77,7 +78,7 @@ class RevocationOps(ResponderOps):
         flag = parse_reason(reason)
         now = self._clock.now()
         with self._db.transaction() as session:
-            unit = _rows.physical_row(session, physical_id, lock=True)
+            unit = physical_row(session, physical_id, lock=True)
             rows = self._revoke_unit(session, unit.id, flag, at=now, actor=actor)
             revoked = [_rows.to_issued(row) for row in rows]
         self._refresh_after_revocation([c.issuer_ca_id for c in revoked], actor)
@@ -97,7 +98,7 @@ class RevocationOps(ResponderOps):
                     serial=serial_text(number),
                 )
             if row.physical_id is not None:
-                unit = _rows.physical_row(session, row.physical_id, lock=True)
+                unit = physical_row(session, row.physical_id, lock=True)
                 rule = RULES.get(Profile(row.profile))
                 if rule is not None and DeviceState(unit.state) not in rule.unit_states:
                     raise UnitNotLive(
