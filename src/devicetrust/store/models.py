@@ -389,3 +389,8 @@ class FactoryKeyRow(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None]
+
+
+# Tables of later concerns live in their own modules; importing them here completes
+# `Base.metadata` for the migrations check.
+from devicetrust.store import models_device_auth, models_security_policy  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""devicetrust.deviceauth (being built)."""

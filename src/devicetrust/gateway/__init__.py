@@ -1,0 +1,1 @@
+"""devicetrust.gateway (being built)."""

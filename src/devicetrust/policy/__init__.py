@@ -1,0 +1,1 @@
+"""devicetrust.policy (being built)."""
