@@ -46,6 +46,8 @@ _TITLES = {
 
 
 class HierarchyOps(RenewalOps):
+    _chain_cache: dict[str, str]
+
     def init_hierarchy(
         self, *, actor: str, algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA_P256
     ) -> Hierarchy:
@@ -178,15 +180,27 @@ class HierarchyOps(RenewalOps):
     def chain_pem(self, role: CaRole = CaRole.ISSUING) -> str:
         """The active CA of `role` and every CA above it, PEM, leaf-side first: what
         `openssl verify -CAfile` takes (`devicetrust ca chain`)."""
+        with self._db.read() as session:
+            row = _rows.active_ca(session, CaRole(role))
+        return self.chain_pem_of(row.id)
+
+    def chain_pem_of(self, ca_id: str) -> str:
+        """The chain of the CA `ca_id` (itself first). A CA's certificate and parents never
+        change once created, so each chain is read from the database once per process."""
+        cache = self._chain_cache
+        found = cache.get(ca_id)
+        if found is not None:
+            return found
         parts: list[str] = []
         with self._db.read() as session:
-            row: CertificateAuthorityRow | None = _rows.active_ca(session, CaRole(role))
+            row: CertificateAuthorityRow | None = _rows.ca_row(session, ca_id)
             while row is not None:
                 parts.append(_rows.to_ca(row).pem)
                 if row.external_chain_pem:
                     parts.append(row.external_chain_pem)
                 row = _rows.ca_row(session, row.parent_id) if row.parent_id else None
-        return "".join(parts)
+        cache[ca_id] = chain = "".join(parts)
+        return chain
 
     # ---- steps ---------------------------------------------------------------------------
 

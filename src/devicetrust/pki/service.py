@@ -42,6 +42,7 @@ class PkiService(ExternalCaOps):
         self._keys = keys
         self._policy = policy or PkiPolicy()
         self._issuers = IssuerCache()
+        self._chain_cache: dict[str, str] = {}  # CA id -> chain PEM (immutable per id)
 
     @property
     def database(self) -> Database:

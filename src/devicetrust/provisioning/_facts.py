@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection
 from datetime import datetime
 
@@ -29,33 +30,50 @@ def current_name(session: Session, physical_id: PhysicalId) -> LogicalName | Non
 
 
 def held_by_others(
-    session: Session,
-    physical_id: PhysicalId,
-    now: datetime,
-    *,
-    names: Collection[str] = (),
-    prefix: str | None = None,
+    session: Session, physical_id: PhysicalId, now: datetime, *, names: Collection[str]
 ) -> frozenset[str]:
-    """Names (exact `names`, or starting with `prefix`) that another unit holds, or that are
-    a renamed identity's former name still resolving (cannot be created anew)."""
+    """Those of `names` that another unit holds, or that are a renamed identity's former
+    name still resolving (cannot be created anew). Indexed lookups on the unique names."""
+    if not names:
+        return frozenset()
+    wanted = list(names)
     held = (
         select(LogicalIdentityRow.name)
         .join(BindingRow, BindingRow.logical_id == LogicalIdentityRow.id)
-        .where(BindingRow.ended_at.is_(None), BindingRow.physical_id != physical_id)
+        .where(
+            BindingRow.ended_at.is_(None),
+            BindingRow.physical_id != physical_id,
+            LogicalIdentityRow.name.in_(wanted),
+        )
     )
-    retired = select(RetiredNameRow.name).where(RetiredNameRow.resolvable_until > now)
-    if prefix is not None:
-        # Pool prefixes are parts of valid logical names: no LIKE wildcards in them.
-        held = held.where(LogicalIdentityRow.name.startswith(prefix, autoescape=True))
-        retired = retired.where(RetiredNameRow.name.startswith(prefix, autoescape=True))
-    else:
-        if not names:
-            return frozenset()
-        held = held.where(LogicalIdentityRow.name.in_(list(names)))
-        retired = retired.where(RetiredNameRow.name.in_(list(names)))
+    retired = select(RetiredNameRow.name).where(
+        RetiredNameRow.resolvable_until > now, RetiredNameRow.name.in_(wanted)
+    )
     found = set(session.execute(held).scalars())
     found.update(session.execute(retired).scalars())
     return frozenset(found)
+
+
+POOL_WINDOW = 256
+
+
+def pool_taken(
+    session: Session, physical_id: PhysicalId, now: datetime, pattern: PoolPattern
+) -> frozenset[str]:
+    """The taken names of the pool, window by window from its first name, up to the first
+    window that has a free name: enough for `next_free` and the first few free names, at the
+    cost of one indexed lookup per window, however large the pool and its other holders."""
+    taken: set[str] = set()
+    names = list(itertools.islice(pattern.names(), POOL_WINDOW))
+    start = pattern.start
+    while names:
+        held = held_by_others(session, physical_id, now, names=names)
+        taken |= held
+        if len(held) < len(names):
+            break
+        start += POOL_WINDOW
+        names = [pattern.name(n) for n in range(start, min(start + POOL_WINDOW, pattern.end + 1))]
+    return frozenset(taken)
 
 
 def gather(
@@ -72,12 +90,9 @@ def gather(
     )
     allocation = enrollment.allocation
     wanted = {n for n in (allocation.static_name, approved, enrollment.replaces) if n}
-    prefix = None
+    taken = held_by_others(session, physical_id, now, names=wanted)
     if allocation.policy is AllocationPolicy.POOL and allocation.pool_pattern and not approved:
-        prefix = PoolPattern.parse(allocation.pool_pattern).prefix
-    taken = held_by_others(session, physical_id, now, names=wanted, prefix=prefix)
-    if prefix is not None and wanted:
-        taken |= held_by_others(session, physical_id, now, names=wanted)
+        taken |= pool_taken(session, physical_id, now, PoolPattern.parse(allocation.pool_pattern))
     return Facts(
         current=current,
         taken=taken,

@@ -15,7 +15,7 @@ from devicetrust.domain.errors import Conflict
 from devicetrust.domain.events import EventType
 from devicetrust.domain.ids import LogicalName, PhysicalId
 from devicetrust.identity import IdentityService
-from devicetrust.pki import CaRole, IssuedCertificate, PkiService, Profile
+from devicetrust.pki import IssuedCertificate, PkiService, Profile
 from devicetrust.provisioning.allocation import Action, Decision
 from devicetrust.provisioning.methods import Authorization, RegistrationRequest
 from devicetrust.provisioning.records import (
@@ -127,7 +127,7 @@ class AssignmentOps:
             status=RegistrationStatus.ASSIGNED,
             logical_name=name,
             certificate_pem=issued.pem,
-            chain_pem=self._pki.chain_pem(CaRole.ISSUING),
+            chain_pem=self._pki.chain_pem_of(issued.issuer_ca_id),
             serial=issued.serial_hex,
             not_after=issued.not_after,
             mqtt_host=self._data_plane.mqtt_host,

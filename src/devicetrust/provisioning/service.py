@@ -12,10 +12,10 @@ Everything that can refuse an attempt runs first, against a read snapshot: a ref
 appends one `provisioning.refused` audit entry (code, method, source; never evidence) and
 changes nothing else. Then, in order: the single-use value (nonce or challenge) is burnt
 (a concurrent replay loses there), the identity registry binds or replaces, the CA issues,
-and the registration is recorded with its `device.provisioned` event. Each step is its own
-transaction in the service that owns it; a failure after the burn leaves at worst a bound
-unit without a new certificate, which a new attempt completes (re-provisioning is
-idempotent: the unit gets its current assignment back).
+and the registration is recorded with its `device.provisioned` event. These steps run in
+one transaction (the services' own transactions join it, see `store.database`): a failure
+at any step undoes all of them, the single-use value included, so the device may simply try
+again. Re-provisioning is idempotent: the unit gets its current assignment back.
 
 Never signs anything itself (the CA does), never lets an attestation method write, and never
 records a secret.
@@ -23,6 +23,7 @@ records a secret.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
@@ -42,7 +43,7 @@ from devicetrust.pki import PkiService
 from devicetrust.pki.csr import verify_csr
 from devicetrust.provisioning import _facts
 from devicetrust.provisioning._context import SessionContext
-from devicetrust.provisioning.allocation import Action, PoolPattern, decide
+from devicetrust.provisioning.allocation import Action, Decision, Facts, PoolPattern, decide
 from devicetrust.provisioning.approvals import ApprovalOps
 from devicetrust.provisioning.assignment import AssignmentOps, Plan, device_actor
 from devicetrust.provisioning.enrollments import Enrollments
@@ -195,14 +196,17 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         try:
             self._limiter.check(keys)
             plan = self._plan(request)
-            self._burn(plan, request, self._queue)
-            if plan.decision.action is Action.PENDING:
-                return ProvisioningResult(
-                    plan.physical_id, RegistrationStatus.PENDING, retry_after=self._retry_after
-                )
-            name = self._assign(plan)
-            issued = self._issue(plan, request)
-            self._record_assigned(plan, request, name, issued)
+            # One transaction: the burn, the binding, the certificate and the registration
+            # commit together (one audit-chain lock), or none of them does.
+            with self._db.transaction():
+                self._burn(plan, request, self._queue)
+                if plan.decision.action is Action.PENDING:
+                    return ProvisioningResult(
+                        plan.physical_id, RegistrationStatus.PENDING, retry_after=self._retry_after
+                    )
+                name = self._assign(plan)
+                issued = self._issue(plan, request)
+                self._record_assigned(plan, request, name, issued)
         except DeviceTrustError as exc:
             if not isinstance(exc, RateLimited):
                 self._limiter.failed(keys)
@@ -211,29 +215,48 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         return self._result(plan.physical_id, name, issued)
 
     def _assign(self, plan: Plan) -> LogicalName:
-        """Apply the decision. When a concurrent provisioning took the pool name first,
-        decide again on fresh facts, never retrying a lost name, and spread the retries
-        over the first few free names so that racing devices stop colliding."""
+        """Apply the decision. Concurrent devices of one pool would all pick its next free
+        name: each claims the name first (`Database.try_claim`, never waiting) and takes the
+        next free one when another provisioning in flight has it. When a race is lost anyway
+        (a conflict at the binding), decide again on fresh facts, never retrying a lost
+        name, spreading the retries over the first few free names."""
         lost: set[str] = set()
+        pool = plan.enrollment.allocation.policy is AllocationPolicy.POOL
+        facts: Facts | None = None  # read again only after a lost race
         for attempt in range(MAX_POOL_RACES):
-            try:
-                return self._apply_identity(plan)
-            except Conflict as exc:
-                pool = plan.enrollment.allocation.policy is AllocationPolicy.POOL
-                if not pool or exc.code not in _RACES or attempt == MAX_POOL_RACES - 1:
-                    raise
-                if plan.decision.name is not None:
-                    lost.add(plan.decision.name)
-            with self._db.read() as session:
-                facts = _facts.gather(session, plan.physical_id, plan.enrollment, self._clock.now())
-            facts = dc_replace(facts, taken=facts.taken | lost)
-            decision = decide(plan.enrollment.allocation, facts, replaces=plan.enrollment.replaces)
-            if decision.action in (Action.BIND, Action.REASSIGN):
-                pattern = PoolPattern.parse(plan.enrollment.allocation.pool_pattern or "")
-                free = [n for n in pattern.names() if n not in facts.taken][: min(attempt + 2, 8)]
-                decision = dc_replace(decision, name=secrets.choice(free))
+            name = plan.decision.name
+            claimable = plan.decision.action in (Action.BIND, Action.REASSIGN)
+            if pool and claimable and name and not self._db.try_claim(f"name:{name}"):
+                spread = False
+            else:
+                try:
+                    with self._db.savepoint():  # a lost race undoes only this part
+                        return self._apply_identity(plan)
+                except Conflict as exc:
+                    if not pool or exc.code not in _RACES:
+                        raise
+                spread, facts = True, None
+            if name is not None:
+                lost.add(name)
+            if facts is None:
+                with self._db.read() as session:
+                    facts = _facts.gather(
+                        session, plan.physical_id, plan.enrollment, self._clock.now()
+                    )
+            decision = self._decide_again(plan, facts, lost, attempt if spread else None)
             plan = dc_replace(plan, decision=decision)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise Conflict("provisioning.pool_contended", "the pool is contended: try again")
+
+    @staticmethod
+    def _decide_again(plan: Plan, facts: Facts, lost: set[str], spread: int | None) -> Decision:
+        facts = dc_replace(facts, taken=facts.taken | lost)
+        decision = decide(plan.enrollment.allocation, facts, replaces=plan.enrollment.replaces)
+        if spread is not None and decision.action in (Action.BIND, Action.REASSIGN):
+            pattern = PoolPattern.parse(plan.enrollment.allocation.pool_pattern or "")
+            free = (n for n in pattern.names() if n not in facts.taken)
+            choices = list(itertools.islice(free, min(spread + 2, 8)))
+            decision = dc_replace(decision, name=secrets.choice(choices))
+        return decision
 
     def _plan(self, request: RegistrationRequest) -> Plan:
         """Every check that can refuse, over one read snapshot; writes nothing."""

@@ -2,12 +2,21 @@
 
 Every service operation runs in exactly one `transaction()`: the change, its audit entry and
 its outbox event commit together or not at all.
+
+Composed operations: a `transaction()` (or `read()`) opened while another `transaction()` of
+the same `Database` is open in the same thread/task joins it instead of starting its own.
+Nothing commits before the outermost transaction does, and its audit entries are chained
+once, at that commit; an error inside a joined transaction fails the outer one. A caller
+that wants to survive a refusal inside it (a lost race on a unique name, say) opens a
+`savepoint()`, which undoes only its own part. A joined `read()` sees the outer
+transaction's own uncommitted writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +26,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from devicetrust.domain.errors import ConfigurationError, Conflict
-from devicetrust.store.journal import seal_pending_audit
+from devicetrust.store.journal import (
+    pending_audit_mark,
+    rewind_pending_audit,
+    seal_pending_audit,
+)
 
 
 def normalise_url(url: str) -> str:
@@ -26,6 +39,12 @@ def normalise_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+# The open outermost transaction of this thread/task, with the `Database` it belongs to.
+_AMBIENT: ContextVar[tuple[Database, Session] | None] = ContextVar(
+    "devicetrust_ambient_transaction", default=None
+)
 
 
 def sqlite_url(path: Path) -> str:
@@ -68,35 +87,90 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work; commits on success, rolls back on any exception."""
+        """One unit of work; commits on success, rolls back on any exception. Inside an open
+        transaction of this database it joins it (see the module doc)."""
+        outer = self._joined()
+        if outer is not None:
+            yield outer
+            return
         with self._sessions() as session:
+            token = _AMBIENT.set((self, session))
             try:
-                with session.begin():
+                with _conflicts(), session.begin():
                     yield session
-            except IntegrityError as exc:
-                # Services check first; this is the backstop for a race they lost
-                # (e.g. the partial unique index on open bindings).
-                raise Conflict(
-                    "store.constraint_violated",
-                    "the change conflicts with a concurrent one; retry",
-                ) from exc
-            except OperationalError as exc:
-                if _is_serialization_failure(exc):
-                    raise Conflict(
-                        "store.concurrent_change",
-                        "a concurrent change touched the same records; retry",
-                    ) from exc
-                raise
+            finally:
+                _AMBIENT.reset(token)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Session]:
+        """A part of the open transaction that a failure undoes alone (SAVEPOINT); outside
+        a transaction, a transaction of its own."""
+        outer = self._joined()
+        if outer is None:
+            with self.transaction() as session:
+                yield session
+            return
+        mark = pending_audit_mark(outer)
+        try:
+            with _conflicts(), outer.begin_nested():
+                yield outer
+        except BaseException:
+            rewind_pending_audit(outer, mark)  # what was undone is not audited
+            raise
+
+    def try_claim(self, key: str) -> bool:
+        """Claim `key` until the open transaction ends, without waiting: False when a
+        concurrent transaction holds it (PostgreSQL transaction-level advisory lock on a
+        64-bit hash of the key; a collision only makes a claim fail spuriously). SQLite
+        serialises writers, so there it always succeeds."""
+        outer = self._joined()
+        if outer is None:
+            raise RuntimeError("try_claim needs an open transaction")
+        if not self.is_postgres:
+            return True
+        claimed = outer.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        ).scalar_one()
+        return bool(claimed)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only unit of work: a consistent snapshot, never a write lock; rolled back."""
+        """A read-only unit of work: a consistent snapshot, never a write lock; rolled back.
+        Inside an open transaction of this database it reads through that transaction."""
+        outer = self._joined()
+        if outer is not None:
+            yield outer
+            return
         with self._read_sessions() as session:
             yield session  # closing the session rolls back the implicit transaction
+
+    def _joined(self) -> Session | None:
+        ambient = _AMBIENT.get()
+        return ambient[1] if ambient is not None and ambient[0] is self else None
 
     def dispose(self) -> None:
         self.engine.dispose()
         self._read_engine.dispose()
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError as exc:
+        # Services check first; this is the backstop for a race they lost
+        # (e.g. the partial unique index on open bindings).
+        raise Conflict(
+            "store.constraint_violated",
+            "the change conflicts with a concurrent one; retry",
+        ) from exc
+    except OperationalError as exc:
+        if _is_serialization_failure(exc):
+            raise Conflict(
+                "store.concurrent_change",
+                "a concurrent change touched the same records; retry",
+            ) from exc
+        raise
 
 
 def _is_serialization_failure(exc: OperationalError) -> bool:

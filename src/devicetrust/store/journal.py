@@ -49,6 +49,18 @@ def append_audit(
     pending.append(_Pending(at, actor, action, subject, dict(details)))
 
 
+def pending_audit_mark(session: Session) -> int:
+    """How many audit entries the transaction has queued so far (see `rewind_pending_audit`)."""
+    return len(session.info.get(_PENDING_KEY, ()))
+
+
+def rewind_pending_audit(session: Session, mark: int) -> None:
+    """Forget the entries queued after `mark`: their savepoint was rolled back."""
+    pending: list[_Pending] | None = session.info.get(_PENDING_KEY)
+    if pending is not None:
+        del pending[mark:]
+
+
 def seal_pending_audit(session: Session) -> None:
     """Chain the transaction's queued audit entries onto the log (`before_commit` hook).
 
@@ -56,6 +68,8 @@ def seal_pending_audit(session: Session) -> None:
     wait for each other only for these few inserts and the commit, never for the work
     (signing, checks) done before them. Entries keep the order they were queued in.
     """
+    if session.in_nested_transaction():
+        return  # a savepoint is released: the entries wait for the real commit
     pending: list[_Pending] | None = session.info.pop(_PENDING_KEY, None)
     if not pending:
         return
