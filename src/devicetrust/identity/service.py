@@ -25,6 +25,7 @@ from devicetrust.domain.ids import (
     PhysicalId,
     new_physical_id,
     parse_logical_name,
+    parse_physical_id,
 )
 from devicetrust.domain.lifecycle import DeviceState, release_target
 from devicetrust.domain.records import LogicalIdentity, PhysicalIdentity
@@ -46,6 +47,9 @@ class UnitSpec:
     model: str
     hardware_serials: Mapping[str, str]
     manufactured_at: datetime | None = None
+    # Only for units a factory already named (a signed manufacturing manifest): its UUID is
+    # kept. Everything else gets a fresh CSPRNG UUIDv4 here.
+    physical_id: PhysicalId | None = None
 
 
 def _validate_unit(spec: UnitSpec) -> dict[str, str]:
@@ -68,6 +72,8 @@ def _validate_unit(spec: UnitSpec) -> dict[str, str]:
         clean[component] = serial
     if spec.manufactured_at is not None and spec.manufactured_at.tzinfo is None:
         raise InvalidInput("identity.invalid_time", "manufactured_at needs a timezone")
+    if spec.physical_id is not None:
+        parse_physical_id(spec.physical_id)
     return clean
 
 
@@ -92,8 +98,15 @@ class IdentityService(BindingOps, HistoryQueries):
         out: list[PhysicalIdentity] = []
         with self._db.transaction() as session:
             for spec, serials in cleaned:
+                known = spec.physical_id and session.get(PhysicalIdentityRow, spec.physical_id)
+                if known is not None:
+                    raise Conflict(
+                        "identity.already_registered",
+                        f"unit {spec.physical_id} is already registered",
+                        physical_id=spec.physical_id,
+                    )
                 row = PhysicalIdentityRow(
-                    id=new_physical_id(),
+                    id=spec.physical_id or new_physical_id(),
                     model=spec.model,
                     hardware_serials=serials,
                     key_fingerprints=[],

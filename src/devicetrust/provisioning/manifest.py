@@ -41,10 +41,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.clock import Clock
-from devicetrust.domain.errors import InvalidInput
+from devicetrust.domain.errors import Conflict, InvalidInput
 from devicetrust.domain.events import EventType
 from devicetrust.domain.ids import PhysicalId, parse_physical_id
-from devicetrust.domain.lifecycle import DeviceState
+from devicetrust.identity import IdentityService, UnitSpec
 from devicetrust.provisioning._rows import to_enrollment
 from devicetrust.provisioning.allocation import check_allocation
 from devicetrust.provisioning.errors import (
@@ -149,9 +149,10 @@ def _b64text(value: bytes | None) -> str | None:
 
 
 class ManifestOps:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, identity: IdentityService) -> None:
         self._db = db
         self._clock = clock
+        self._identity = identity
 
     def export_manifest(
         self,
@@ -287,38 +288,19 @@ class ManifestOps:
             pid = parse_physical_id(str(unit.get("physical_id", "")))
         except InvalidInput as exc:
             raise ManifestInvalid(f"unit {index}: {exc.message}", index=index) from exc
-        model, serials = unit.get("model"), unit.get("hardware_serials", {})
-        if not isinstance(model, str) or not 1 <= len(model) <= 128:
-            raise ManifestInvalid(f"unit {index}: model is 1-128 characters", index=index)
-        if not isinstance(serials, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 64 and 0 < len(v) <= 128
-            for k, v in serials.items()
-        ):
-            raise ManifestInvalid(f"unit {index}: hardware_serials maps names to serials")
-        if session.get(PhysicalIdentityRow, pid) is not None:
-            raise EnrollmentExists(f"unit {index}: {pid} is already registered", index=index)
-        session.add(
-            PhysicalIdentityRow(
-                id=pid,
-                model=model,
-                hardware_serials=serials,
-                key_fingerprints=[],
-                manufactured_at=now,
-                state=DeviceState.MANUFACTURED.value,
-                quarantined_from=None,
-                created_by=actor,
-                updated_at=now,
-            )
+        spec = UnitSpec(
+            model=unit.get("model"),  # type: ignore[arg-type]  # validated by the registry
+            hardware_serials=unit.get("hardware_serials", {}),
+            physical_id=pid,
         )
+        try:  # joins the import's transaction: all units or none
+            self._identity.register_batch([spec], actor=actor)
+        except InvalidInput as exc:
+            raise ManifestInvalid(f"unit {index}: {exc.message}", index=index) from exc
+        except Conflict as exc:
+            message = f"unit {index}: {pid} is already registered"
+            raise EnrollmentExists(message, index=index) from exc
         session.flush()  # the unit before its enrollment (no ORM relationship orders them)
-        record(
-            session,
-            at=now,
-            actor=actor,
-            event_type=EventType.IDENTITY_CREATED,
-            subject=pid,
-            payload={"physical_id": pid, "model": model, "serials": serials},
-        )
         attestation = unit.get("attestation")
         if attestation is None:
             return pid

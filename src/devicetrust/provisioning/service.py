@@ -123,7 +123,7 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         self._limiter = limiter or FailureLimiter(clock)
         self._retry_after = pending_retry_after
         self.enrollments = Enrollments(db, clock, sealer)
-        self.manifests = ManifestOps(db, clock)
+        self.manifests = ManifestOps(db, clock, identity)
         chosen = (
             methods
             if methods is not None
