@@ -1,0 +1,1 @@
+"""devicetrust.ingest (being built)."""
