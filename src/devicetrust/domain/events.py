@@ -35,3 +35,10 @@ class EventType(enum.StrEnum):
     PROVISIONING_APPROVED = "provisioning.approved"
     FACTORY_KEY_ADDED = "factory_key.added"
     MANIFEST_IMPORTED = "manifest.imported"
+    # device authentication credentials (deviceauth): HMAC token key versions, JWT public keys
+    DEVICE_CREDENTIAL_ADDED = "device_credential.added"
+    DEVICE_CREDENTIAL_REVOKED = "device_credential.revoked"
+    # security policy (policy): settings per scope, conscious relaxations
+    POLICY_UPDATED = "policy.updated"
+    POLICY_RELAXED = "policy.relaxed"
+    POLICY_RELAXATION_REVOKED = "policy.relaxation_revoked"
