@@ -59,7 +59,7 @@ def client(platform: Platform) -> Iterator[TestClient]:
 @pytest.fixture
 def operator(platform: Platform) -> dict[str, str]:
     token = platform.api_keys.create(
-        "op", [Scope.IDENTITY_READ, Scope.IDENTITY_WRITE], actor="test"
+        "op", [Scope.PROVISIONING_READ, Scope.PROVISIONING_WRITE], actor="test"
     )[1]
     return {"Authorization": f"Bearer {token}"}
 

@@ -59,6 +59,12 @@ class Scope(enum.StrEnum):
     AUDIT_READ = "audit:read"
     PKI_READ = "pki:read"  # CAs, issued certificates, chains
     PKI_WRITE = "pki:write"  # create or import CAs, issue and revoke certificates
+    # Enrollments, the pending queue and approvals: who may get a logical identity. Not
+    # implied by identity:*, which predates them (keys that need both hold both).
+    PROVISIONING_READ = "provisioning:read"
+    PROVISIONING_WRITE = "provisioning:write"
+    POLICY_READ = "policy:read"  # security policy, relaxations, the posture report
+    POLICY_WRITE = "policy:write"  # tighten the policy, relax it (reason, expiry), revoke
     ADMIN = "admin"
 
 

@@ -25,7 +25,8 @@ KeyIdArg = Annotated[str, typer.Argument(help="Key id (12 hex characters, shown 
 @app.command(
     "create",
     epilog=output.example(
-        "devicetrust apikey create ci-reader --scope identity:read --scope audit:read"
+        "devicetrust apikey create ci-reader --scope identity:read --scope audit:read",
+        "devicetrust apikey create line-op --scope provisioning:write",
     ),
 )
 def create(
@@ -33,7 +34,11 @@ def create(
     name: Annotated[str, typer.Argument(help="What the key is for (a label).")],
     scope: Annotated[
         list[Scope] | None,
-        typer.Option("--scope", help="A scope the key grants (repeat); admin grants all."),
+        typer.Option(
+            "--scope",
+            help="A scope the key grants (repeat); admin grants all. Enrollments and "
+            "approvals need provisioning:read/write (identity:* does not imply them).",
+        ),
     ] = None,
     as_json: output.JsonFlag = False,
 ) -> None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
@@ -26,7 +28,7 @@ from devicetrust.cli import output
 from devicetrust.cli.apikey import show_token
 from devicetrust.cli.context import database_location, state
 from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
-from devicetrust.pki import AutoRevoker, PkiService
+from devicetrust.pki import AutoRevoker, CaRole, PkiService
 from devicetrust.runtime import Platform, Settings, configure_logging, load_vault
 from devicetrust.vault import KEK_ENV_VAR, Vault, generate_kek_text
 
@@ -117,7 +119,9 @@ def serve(
     (pki.public_url): CRLs at /pki/crl/<ca-id>.crl, CA certificates at /pki/ca/<ca-id>.crt
     and the OCSP responder (RFC 6960, POST and GET) at /pki/ocsp. Certificates are revoked
     automatically when their unit is suspended, quarantined, replaced or decommissioned, and
-    CRLs and OCSP signers are renewed before they lapse."""
+    CRLs and OCSP signers are renewed before they lapse. With server.tls_cert and
+    server.tls_key it serves HTTPS; with server.tls_client_certs = "optional" it also asks
+    clients for a certificate of the platform's CA (EST simplereenroll by certificate)."""
     import uvicorn
 
     from devicetrust.api import create_app
@@ -136,6 +140,7 @@ def serve(
         log_config=None,  # keep devicetrust's structured logging
         server_header=False,
         lifespan="on",
+        **tls_options(platform),
     )
     server = uvicorn.Server(config)
     stop = threading.Event()
@@ -157,6 +162,42 @@ def serve(
             worker.join(timeout=_SHUTDOWN_GRACE_SECONDS)
         _restore_signals(previous)
     output.note("devicetrust stopped")
+
+
+def tls_options(platform: Platform) -> dict[str, Any]:
+    """uvicorn's HTTPS options from `[server]`: none without `tls_cert`. With
+    `tls_client_certs = "optional"`, clients are asked for a certificate, checked in the
+    handshake against the platform's root and issuing CA certificates (written, public, to
+    `<data_dir>/tls/client-cas.pem` at each start: restart after a CA rotation), and the
+    application sees it through the ASGI TLS extension (`api.tls`)."""
+    from devicetrust.api.tls import TlsH11Protocol
+
+    cfg = platform.settings.server
+    if cfg.tls_cert is None or cfg.tls_key is None:
+        return {}
+    options: dict[str, Any] = {
+        "ssl_certfile": str(cfg.tls_cert),
+        "ssl_keyfile": str(cfg.tls_key),
+        "http": TlsH11Protocol,
+    }
+    if cfg.tls_client_certs == "optional":
+        options["ssl_cert_reqs"] = ssl.CERT_OPTIONAL
+        options["ssl_ca_certs"] = str(_client_ca_file(platform))
+    return options
+
+
+def _client_ca_file(platform: Platform) -> Path:
+    cas = [ca for ca in platform.pki.list_cas() if ca.role in (CaRole.ROOT, CaRole.ISSUING)]
+    if not cas:
+        raise ConfigurationError(
+            "config.tls_client_ca_missing",
+            "server.tls_client_certs needs a CA to verify clients: run `devicetrust ca init`",
+        )
+    folder = platform.settings.data_dir / "tls"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / "client-cas.pem"
+    path.write_text("".join(ca.pem for ca in cas), encoding="ascii")
+    return path
 
 
 def _pki_upkeep(

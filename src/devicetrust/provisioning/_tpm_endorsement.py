@@ -6,8 +6,17 @@ Checks, in this order (each refusal is `provisioning.tpm_ek_refused`):
 1. at least one of public area and certificate
 2. the public area (TPM2B_PUBLIC) is an EK: restricted decryption key born in a TPM
 3. the certificate parses and chains, through the configured intermediates only, to a
-   configured EK root at `at` (`cryptography`'s path builder; see `_EK_POLICY` for why the
-   end-entity extension policy is relaxed)
+   configured EK root at `at` (`cryptography`'s path builder, `_verified_certificate`):
+   - every signature of the path verifies (RSA >= 2048, P-256/P-384, SHA-2), and every
+     certificate of it (EK certificate, intermediates, root) is valid at `at`;
+   - issuers follow the WebPKI CA profile: basicConstraints CA:TRUE (critical), keyUsage
+     keyCertSign, path length and name constraints honoured, at most 8 deep -- except that
+     an EKU, when present, names tcg-kp-EKCertificate (not clientAuth);
+   - the EK certificate follows the TCG EK Credential Profile 2.0 §3.2 instead of the WebPKI
+     end-entity profile (which wants a subject or SAN naming a host and EKU clientAuth, and
+     refuses a critical SAN): not a CA, no keyCertSign/cRLSign, an EKU -- when present --
+     that names tcg-kp-EKCertificate (2.23.133.8.1), a SAN of TPM attributes allowed
+     critical, and no critical extension this check does not understand (RFC 5280 §4.2)
 4. certificate and public area carry the same key
 5. with a certificate only, the public area is the TCG default template for the certificate's
    key (L-1 RSA 2048, L-2 NIST P-256, H-3 NIST P-384): what a TPM creates for that EK
@@ -27,8 +36,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from cryptography.x509.verification import (
+    Criticality,
     ExtensionPolicy,
+    Policy,
     PolicyBuilder,
     Store,
     VerificationError,
@@ -111,11 +123,49 @@ _EC_TEMPLATES = {"secp256r1": "EK-ECC256", "secp384r1": "EK-HIGH-ECC384"}
 # TCG EK Credential Profile 2.0 §2.2.1.4/§2.2.1.5: NV index of each type's EK certificate
 _CERT_INDEX = {"EK-RSA2048": 0x01C00002, "EK-ECC256": 0x01C0000A, "EK-HIGH-ECC384": 0x01C00016}
 
+TCG_KP_EK_CERTIFICATE = x509.ObjectIdentifier("2.23.133.8.1")
+_EK_USAGES = frozenset({TCG_KP_EK_CERTIFICATE, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE})
+# The extensions whose meaning the EK check knows; any other marked critical refuses.
+_UNDERSTOOD = frozenset(
+    {
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+    }
+)
+
+
+def _not_a_ca(_: Policy, __: x509.Certificate, ext: x509.BasicConstraints | None) -> None:
+    if ext is not None and ext.ca:
+        raise ValueError("an EK certificate is not a CA certificate")
+
+
+def _no_signing_usage(_: Policy, __: x509.Certificate, ext: x509.KeyUsage | None) -> None:
+    if ext is not None and (ext.key_cert_sign or ext.crl_sign):
+        raise ValueError("an EK certificate does not sign certificates or CRLs")
+
+
+def _ek_usage(_: Policy, __: x509.Certificate, ext: x509.ExtendedKeyUsage | None) -> None:
+    if ext is not None and not _EK_USAGES.intersection(ext):
+        raise ValueError("the EK certificate's EKU does not name tcg-kp-EKCertificate")
+
+
 # TCG EK Credential Profile 2.0 §3.2: an EK certificate's subject may be empty with a critical
 # subjectAltName of TPM attributes (directoryName) and the tcg-kp-EKCertificate EKU; the WebPKI
-# end-entity policy refuses both. The CA certificates of the path keep the WebPKI CA policy
-# (basic constraints, keyCertSign).
-_EK_POLICY = ExtensionPolicy.permit_all()
+# end-entity policy refuses both, so the leaf gets this policy (module docstring, step 3). The
+# CA certificates of the path keep the WebPKI CA policy but for EKU: WebPKI chains the
+# verifier's usage (clientAuth) through CA EKUs, whereas EK CAs that carry one name
+# tcg-kp-EKCertificate.
+_EK_CA_POLICY = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+    x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _ek_usage
+)
+_EK_POLICY = (
+    ExtensionPolicy.permit_all()
+    .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, _not_a_ca)
+    .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, _no_signing_usage)
+    .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _ek_usage)
+)
 
 
 def _verified_certificate(data: bytes, trust: EkTrust | None, at: datetime) -> x509.Certificate:
@@ -127,11 +177,21 @@ def _verified_certificate(data: bytes, trust: EkTrust | None, at: datetime) -> x
         cert = x509.load_der_x509_certificate(data)
     except ValueError as exc:
         raise EndorsementKeyRefused("the EK certificate is not DER X.509") from exc
+    unknown = sorted(
+        ext.oid.dotted_string
+        for ext in _extensions(cert)
+        if ext.critical and ext.oid not in _UNDERSTOOD
+    )
+    if unknown:
+        raise EndorsementKeyRefused(
+            "the EK certificate has a critical extension this check does not understand",
+            extensions=",".join(unknown)[:200],
+        )
     verifier = (
         PolicyBuilder()
         .store(Store(list(trust.roots)))
         .time(at)
-        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_EK_POLICY)
+        .extension_policies(ca_policy=_EK_CA_POLICY, ee_policy=_EK_POLICY)
         .build_client_verifier()
     )
     try:
@@ -141,6 +201,13 @@ def _verified_certificate(data: bytes, trust: EkTrust | None, at: datetime) -> x
             "the EK certificate does not chain to a trusted EK CA", reason=str(exc)[:200]
         ) from exc
     return cert
+
+
+def _extensions(cert: x509.Certificate) -> x509.Extensions:
+    try:
+        return cert.extensions
+    except ValueError as exc:  # a duplicate or unparsable extension
+        raise EndorsementKeyRefused("the EK certificate's extensions do not parse") from exc
 
 
 def _ek_key(cert: x509.Certificate) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:

@@ -12,7 +12,11 @@ The exchange (all TPM structures marshalled, base64 in JSON):
                      qualifying data, and a CSR signed by it
    device -> server  `challenge_id`, `ak_public`, `secret`, `key_public`, `certify_info`,
                      `certify_signature` (+ the CSR)
-3. server            `authorize`, in this order: the challenge is this service's, unused,
+3. server            `authorize`, in this order: the enrolled EK passes the EK policy
+                     (`_tpm_ek_policy`: its certificate chains to a trusted TPM maker's CA,
+                     or none is required)                          provisioning.tpm_ek_untrusted /
+                                                                   _certificate_required
+                     the challenge is this service's, unused,
                      unexpired, for this unit and method           provisioning.challenge_invalid
                      the evidence decodes                          provisioning.malformed_evidence
                      secret matches (constant time) the one sealed
@@ -20,9 +24,11 @@ The exchange (all TPM structures marshalled, base64 in JSON):
                      the certification verifies (`_tpm_certify`)   provisioning.tpm_refused
                      -> `Authorization(attested_key_sha256=...)`, the challenge named single-use
 
-Only individual enrollments: the EK is registered per unit at the factory (`tpm_ek_public`
-holds its TPM2B_PUBLIC, from `register_endorsement_key`). Never issues or signs anything,
-never burns the challenge itself, and never puts the secret or the nonce in an error or audit.
+`new_challenge` (step 1) checks the EK policy too, so a unit whose EK is not trusted gets no
+credential to activate. Only individual enrollments: the EK is registered per unit at the
+factory (`tpm_ek_public` holds its TPM2B_PUBLIC, from `register_endorsement_key`). Never
+issues or signs anything, never burns the challenge itself, and never puts the secret or the
+nonce in an error or audit.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from devicetrust.domain.clock import Clock, SystemClock
 from devicetrust.domain.ids import PhysicalId
 from devicetrust.provisioning._tpm_certify import CertifiedKey, verify_certify
 from devicetrust.provisioning._tpm_credential import (
@@ -40,13 +48,18 @@ from devicetrust.provisioning._tpm_credential import (
     make_challenge,
     nonce_of,
 )
+from devicetrust.provisioning._tpm_ek_policy import EkPolicy, ek_policy, load_certificates
 from devicetrust.provisioning._tpm_endorsement import (
     EkTrust,
     EndorsementKey,
     default_public_area,
     register_endorsement_key,
 )
-from devicetrust.provisioning._tpm_errors import EndorsementKeyRefused, TpmSupportMissing
+from devicetrust.provisioning._tpm_errors import (
+    EndorsementKeyRefused,
+    EndorsementKeyUntrusted,
+    TpmSupportMissing,
+)
 from devicetrust.provisioning._tpm_objects import TpmKeyRole, parse_public
 from devicetrust.provisioning.errors import AttestationFailed, MalformedEvidence, RefusalReason
 from devicetrust.provisioning.methods import (
@@ -60,13 +73,17 @@ from devicetrust.provisioning.records import AttestationKind, Enrollment, Enroll
 
 __all__ = [
     "CertifiedKey",
+    "EkPolicy",
     "EkTrust",
     "EndorsementKey",
     "EndorsementKeyRefused",
+    "EndorsementKeyUntrusted",
     "TpmAttestation",
     "TpmChallenge",
     "TpmSupportMissing",
     "default_public_area",
+    "ek_policy",
+    "load_certificates",
     "make_challenge",
     "register_endorsement_key",
     "verify_certify",
@@ -76,7 +93,13 @@ MAX_EVIDENCE_FIELD = 4096  # base64 characters; the largest TPM structure here i
 
 
 class TpmAttestation:
-    """The TPM 2.0 `ChallengingMethod` (see `provisioning.methods`)."""
+    """The TPM 2.0 `ChallengingMethod` (see `provisioning.methods`). With an `ek_policy`,
+    enrolled EKs are checked against it at every challenge and registration (time from
+    `clock` when a challenge is made, from the service's context when one is answered)."""
+
+    def __init__(self, ek_policy: EkPolicy | None = None, *, clock: Clock | None = None) -> None:
+        self._ek_policy = ek_policy
+        self._clock: Clock = clock or SystemClock()
 
     @property
     def kind(self) -> AttestationKind:
@@ -90,6 +113,7 @@ class TpmAttestation:
     ) -> NewChallenge:
         """A MakeCredential for the AK in `evidence["ak_public"]` under the enrollment's EK."""
         ek_public = _enrolled_ek(physical_id, enrollment)
+        self._check_ek(enrollment, self._clock.now())
         if evidence is None:
             raise MalformedEvidence("a TPM challenge needs the device's ak_public")
         challenge = make_challenge(ek_public, _field(evidence, "ak_public"))
@@ -110,6 +134,7 @@ class TpmAttestation:
     ) -> Authorization:
         """Step 3 of the module docstring."""
         _enrolled_ek(request.physical_id, enrollment)
+        self._check_ek(enrollment, context.now())
         evidence = request.evidence
         challenge_id = evidence.get("challenge_id")
         stored = context.challenge(challenge_id) if isinstance(challenge_id, str) else None
@@ -140,6 +165,10 @@ class TpmAttestation:
             attested_key_sha256=certified.spki_sha256,
             audit={"ak_name": ak.name.hex(), "key_name": certified.name.hex()},
         )
+
+    def _check_ek(self, enrollment: Enrollment, at: datetime) -> None:
+        if self._ek_policy is not None:
+            self._ek_policy.check(enrollment, at)
 
 
 def _enrolled_ek(physical_id: PhysicalId, enrollment: Enrollment) -> bytes:

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from devicetrust.domain.errors import ConfigurationError
 
@@ -40,6 +40,21 @@ class ServerSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     public_url: str | None = None
+    # HTTPS: the server's certificate chain and its (unencrypted) key, PEM; both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # "optional": ask every TLS client for a certificate of this platform's CA (one without
+    # still connects and authenticates otherwise); EST simplereenroll accepts it (RFC 7030
+    # §3.3.2). Needs tls_cert, and a CA (`devicetrust ca init`) when serving.
+    tls_client_certs: Literal["none", "optional"] = "none"
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> ServerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_client_certs != "none" and self.tls_cert is None:
+            raise ValueError("tls_client_certs needs tls_cert and tls_key (HTTPS)")
+        return self
 
 
 class IdentitySettings(_Section):
@@ -75,6 +90,33 @@ class PkiSettings(_Section):
     crl_refresh_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
 
 
+class GatewaySettings(_Section):
+    """The MQTT data plane (MQTT 5 / 3.1.1 over TLS). `host`/`port` are where the gateway
+    listens; `public_host`/`public_port` what a provisioned device is told to connect to
+    (default: the host of `pki.public_url`, which devices already reach for CRLs and OCSP,
+    and `port`). Topics are `<topic_prefix>/<physical id>/{diagnostics,telemetry,feedback}`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8883, ge=1, le=65535)
+    public_host: str | None = Field(default=None, min_length=1, max_length=253)
+    public_port: int | None = Field(default=None, ge=1, le=65535)
+    # MQTT topic levels without wildcards (+ #), `$` (reserved) or empty levels.
+    topic_prefix: str = Field(
+        default="devices", max_length=64, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+    )
+
+
+class ProvisioningSettings(_Section):
+    # PEM file or directory of PEM files: the TPM manufacturers' EK CA certificates trusted as
+    # anchors. When set, an enrolled EK certificate must chain to one of them at attestation.
+    tpm_ek_roots: Path | None = None
+    # Intermediate EK CAs paths may use (PEM file or directory); never anchors themselves.
+    tpm_ek_intermediates: Path | None = None
+    # Refuse TPM attestation for an enrollment that holds an EK public key but no certificate
+    # (needs tpm_ek_roots). Off: the factory's reading of the TPM is trusted on its word.
+    tpm_require_ek_certificate: bool = False
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
@@ -88,6 +130,8 @@ class Settings(_Section):
     identity: IdentitySettings = IdentitySettings()
     webhooks: WebhookSettings = WebhookSettings()
     pki: PkiSettings = PkiSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    provisioning: ProvisioningSettings = ProvisioningSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property

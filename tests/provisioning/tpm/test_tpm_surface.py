@@ -16,13 +16,17 @@ from devicetrust.provisioning.tpm import TpmSupportMissing, make_challenge
 def test_server_exports() -> None:
     assert sorted(server_tpm.__all__) == [
         "CertifiedKey",
+        "EkPolicy",
         "EkTrust",
         "EndorsementKey",
         "EndorsementKeyRefused",
+        "EndorsementKeyUntrusted",
         "TpmAttestation",
         "TpmChallenge",
         "TpmSupportMissing",
         "default_public_area",
+        "ek_policy",
+        "load_certificates",
         "make_challenge",
         "register_endorsement_key",
         "verify_certify",

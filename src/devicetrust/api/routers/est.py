@@ -12,9 +12,17 @@ symmetric-key provisioning token (`provisioning.symmetric.encode_token`), or
 Both go to `ProvisioningService.provision` as a symmetric-key registration: the service
 verifies, rate-limits, burns the token's nonce and audits; an enrollment is a provisioning
 and a re-enrollment is a re-provisioning (the unit gets its current assignment back and a
-new certificate). TLS client-certificate authentication (§3.3.2) is not offered: the server
-terminates no mutual TLS, and trusting a proxy's certificate header needs a setting naming
-that proxy, which does not exist yet.
+new certificate).
+
+simplereenroll also takes the TLS client certificate (§3.3.2, §4.2.2) when `devicetrust serve`
+runs HTTPS with `[server] tls_client_certs = "optional"`: a request without an Authorization
+header whose connection presented a certificate (ASGI TLS extension, `api.tls`) is a renewal
+by `provisioning.reenroll.CertificateReenrollment` -- the chain is verified again against the
+platform's root and issuing CAs and its revocation state, then the CA renews it with the
+CSR's key and the registry's names. A refused certificate gets 401 `auth.cert_refused` with
+one message whatever the reason (the audit entry has the precise code). simpleenroll never
+takes a certificate: a first enrollment proves a provisioning credential. A certificate
+header set by a TLS-terminating proxy is not trusted (no setting names such a proxy).
 
 Answers (§4.2.3): 200 with the certificate; 202 + Retry-After while an operator has to
 approve the unit; 401 + `WWW-Authenticate: Basic realm="devicetrust EST"` for a missing or
@@ -32,8 +40,10 @@ from starlette.concurrency import run_in_threadpool
 from devicetrust.api import problems
 from devicetrust.api.platform import PlatformDep
 from devicetrust.api.security import allow_insecure
+from devicetrust.api.tls import client_certificate_chain
 from devicetrust.domain.errors import InvalidInput, Unauthorized
 from devicetrust.domain.ids import PhysicalId
+from devicetrust.pki.verify import CertificateRefused
 from devicetrust.provisioning import (
     AttestationKind,
     MalformedEvidence,
@@ -65,6 +75,10 @@ _DEVICE = (
     "EST devices hold no operator credential: they authenticate with HTTP Basic (physical id "
     "and a symmetric-key provisioning token) or a bearer token, which the provisioning "
     "service verifies, rate-limits and audits"
+)
+_DEVICE_OR_CERTIFICATE = (
+    f"{_DEVICE}; or with the TLS client certificate it holds, which the re-enrollment "
+    "service verifies against the platform's CAs and revocation state, rate-limits and audits"
 )
 _BASE64 = {"Content-Transfer-Encoding": "base64"}
 
@@ -110,12 +124,40 @@ async def simpleenroll(request: Request, platform: PlatformDep) -> Response:
 
 @router.post(
     "/simplereenroll",
-    summary="Re-enroll: a new certificate for a unit that holds one (token authentication)",
+    summary="Re-enroll: a new certificate for a unit that holds one (TLS client certificate "
+    "or token)",
     response_class=Response,
-    dependencies=[allow_insecure(_DEVICE)],
+    dependencies=[allow_insecure(_DEVICE_OR_CERTIFICATE)],
 )
 async def simplereenroll(request: Request, platform: PlatformDep) -> Response:
+    chain = client_certificate_chain(request.scope)
+    if chain and "authorization" not in request.headers:
+        return await _reenroll_by_certificate(request, platform, chain)
     return await _enroll(request, platform)
+
+
+async def _reenroll_by_certificate(
+    request: Request, platform: PlatformDep, chain: list[str]
+) -> Response:
+    refusal = _unsupported_media(request)
+    if refusal is not None:
+        return refusal
+    csr, malformed = _csr_of(await request.body())
+    presented = "".join(chain).encode("ascii")
+    try:
+        issued = await run_in_threadpool(
+            platform.reenrollment.reenroll, presented, csr, source=_source(request)
+        )
+    except RateLimited as exc:
+        return _too_many(exc)
+    except CertificateRefused:
+        return _unauthorized(CertificateRefused.CODE, CertificateRefused.PUBLIC_MESSAGE)
+    except InvalidInput:
+        if malformed is None:
+            raise
+        return problems.problem(400, malformed.code, malformed.message)
+    body = encode_certs_only(certificates_of(issued.pem))
+    return Response(body, media_type=CERTS_ONLY_MEDIA_TYPE, headers=_BASE64)
 
 
 def _credential(request: Request) -> tuple[str, str] | None:
@@ -141,21 +183,10 @@ async def _enroll(request: Request, platform: PlatformDep) -> Response:
             "est.credential_missing",
             "EST enrollment needs HTTP Basic (physical id, provisioning token) or a bearer token",
         )
-    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if content_type != PKCS10_MEDIA_TYPE:
-        return problems.problem(
-            415,
-            "request.unsupported_media_type",
-            f"an EST enrollment is sent as Content-Type: {PKCS10_MEDIA_TYPE}",
-        )
-    body = await request.body()
-    malformed: EstBodyInvalid | None = None
-    try:
-        csr = decode_csr(body)
-    except EstBodyInvalid as exc:
-        # An empty CSR: the service checks the credential first, then refuses the CSR
-        # (audited, nothing burnt); a wrong credential still gets its 401.
-        malformed, csr = exc, b""
+    refusal = _unsupported_media(request)
+    if refusal is not None:
+        return refusal
+    csr, malformed = _csr_of(await request.body())
     attempt = RegistrationRequest(
         physical_id=PhysicalId(credential[0][:64]),
         method=AttestationKind.SYMMETRIC_KEY,
@@ -166,9 +197,7 @@ async def _enroll(request: Request, platform: PlatformDep) -> Response:
     try:
         result = await run_in_threadpool(platform.provisioning.provision, attempt)
     except RateLimited as exc:
-        return problems.problem(
-            429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)}
-        )
+        return _too_many(exc)
     except Unauthorized as exc:
         return _unauthorized(exc.code, exc.message)
     except InvalidInput:
@@ -176,6 +205,32 @@ async def _enroll(request: Request, platform: PlatformDep) -> Response:
             raise
         return problems.problem(400, malformed.code, malformed.message)
     return _answer(result)
+
+
+def _unsupported_media(request: Request) -> Response | None:
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type == PKCS10_MEDIA_TYPE:
+        return None
+    return problems.problem(
+        415,
+        "request.unsupported_media_type",
+        f"an EST enrollment is sent as Content-Type: {PKCS10_MEDIA_TYPE}",
+    )
+
+
+def _csr_of(body: bytes) -> tuple[bytes, EstBodyInvalid | None]:
+    """The DER CSR, or an empty one and why: the service checks the credential first, then
+    refuses the CSR (audited, nothing burnt), so a wrong credential still gets its 401."""
+    try:
+        return decode_csr(body), None
+    except EstBodyInvalid as exc:
+        return b"", exc
+
+
+def _too_many(exc: RateLimited) -> Response:
+    return problems.problem(
+        429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)}
+    )
 
 
 def _answer(result: ProvisioningResult) -> Response:

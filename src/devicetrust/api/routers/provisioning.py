@@ -5,8 +5,10 @@ Device routes are `allow_insecure`: a device has no operator credential; it auth
 the attestation evidence in the request (a token MACed with its key, a signature by its birth
 key, a TPM credential activation), which the provisioning service verifies, rate limits and
 audits. Refusals are problem+json; a rate-limited device gets 429 with `Retry-After`, a
-pending one 202 with `Retry-After`. Operator routes need `identity:read` / `identity:write`
-(enrollments decide who gets a logical identity).
+pending one 202 with `Retry-After`. Operator routes need `provisioning:read` /
+`provisioning:write` (enrollments decide who gets a logical identity). These scopes are their
+own: `identity:*` does not imply them, so a key made for renaming and binding cannot also
+enroll units or approve pending ones (`admin` still implies every scope).
 
 Handlers only translate: every check, write and audit entry is the service's.
 """
@@ -59,8 +61,8 @@ STATUS_REASON = "a device polls its registration status; the answer names no ide
 device_router = APIRouter(prefix="/v1/provisioning", tags=["provisioning (devices)"])
 router = APIRouter(prefix="/v1/enrollments", tags=["enrollments"])
 
-Reader = Annotated[ApiKey, requires(Scope.IDENTITY_READ)]
-Writer = Annotated[ApiKey, requires(Scope.IDENTITY_WRITE)]
+Reader = Annotated[ApiKey, requires(Scope.PROVISIONING_READ)]
+Writer = Annotated[ApiKey, requires(Scope.PROVISIONING_WRITE)]
 
 
 def _source(request: Request) -> str:

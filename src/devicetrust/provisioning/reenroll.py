@@ -1,0 +1,89 @@
+"""Re-enrollment authenticated by the device's current operational certificate: EST
+simplereenroll over mutual TLS (RFC 7030 §3.3.2, §4.2.2).
+
+`CertificateReenrollment.reenroll(presented_pem, csr, source=...)`, in this order:
+
+1. rate limit, per source address                           provisioning.rate_limited
+2. the presented chain verifies (`pki.DeviceCertVerifier`): anchored at the platform's root
+   CAs, paths through its issuing CAs only (so a birth certificate from the manufacturing CA
+   does not re-enroll), valid now, EKU clientAuth, one physical id, not revoked
+                                                            auth.cert_* (`pki.verify`)
+3. rate limit, per unit                                     provisioning.rate_limited
+4. `PkiService.renew(leaf, csr)`: the CSR verifies, the unit is in service, the certificate
+   is unexpired and unrevoked; names come from the registry; the new certificate is recorded
+   (and audited, `credential.issued`, renewed from the old serial) before it is returned
+                                                            pki.* (`pki.errors`)
+
+A refusal at any step appends one `provisioning.refused` audit entry (code, method
+`est-certificate`, source; never the certificate or the CSR) and changes nothing else. The
+TLS handshake has already checked that the client holds the certificate's key; nothing
+here trusts the certificate for having passed it. Never issues for a chain it did not verify
+itself, and never signs anything (the CA does).
+"""
+
+from __future__ import annotations
+
+from devicetrust.domain.clock import Clock
+from devicetrust.domain.errors import DeviceTrustError
+from devicetrust.domain.ids import PhysicalId
+from devicetrust.pki import CaRole, PkiService
+from devicetrust.pki.records import IssuedCertificate
+from devicetrust.pki.verify import DeviceCertVerifier
+from devicetrust.provisioning.assignment import device_actor
+from devicetrust.provisioning.errors import RateLimited
+from devicetrust.provisioning.ratelimit import FailureLimiter
+from devicetrust.store.database import Database
+from devicetrust.store.journal import append_audit
+
+REFUSED = "provisioning.refused"
+METHOD = "est-certificate"
+
+
+class CertificateReenrollment:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        pki: PkiService,
+        *,
+        limiter: FailureLimiter | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._pki = pki
+        self._limiter = limiter or FailureLimiter(clock)
+
+    def reenroll(self, presented_pem: bytes, csr: bytes, *, source: str) -> IssuedCertificate:
+        """The steps of the module docstring; `presented_pem` is the TLS client chain, leaf
+        first (only the leaf is used), `csr` the DER or PEM PKCS#10 of the new request."""
+        keys = [f"source:{source[:64]}"]
+        subject = PhysicalId("unverified")
+        try:
+            self._limiter.check(keys)
+            device = self._verifier().verify_pem(presented_pem)
+            subject = device.physical_id
+            keys.append(f"device:{subject}")
+            self._limiter.check(keys)
+            return self._pki.renew(device.chain[0], csr, actor=device_actor(subject))
+        except DeviceTrustError as exc:
+            if not isinstance(exc, RateLimited):
+                self._limiter.failed(keys)
+            self._refused(subject, source, exc)
+            raise
+
+    def _verifier(self) -> DeviceCertVerifier:
+        cas = self._pki.list_cas()
+        roots = [ca.certificate for ca in cas if ca.role is CaRole.ROOT]
+        issuing = [ca.certificate for ca in cas if ca.role is CaRole.ISSUING]
+        return DeviceCertVerifier(roots, issuing, self._pki.status_source(), self._clock)
+
+    def _refused(self, subject: PhysicalId, source: str, exc: DeviceTrustError) -> None:
+        with self._db.transaction() as session:
+            append_audit(
+                session,
+                at=self._clock.now(),
+                actor=device_actor(subject),
+                action=REFUSED,
+                subject=subject,
+                details={"code": exc.code, "method": METHOD, "source": source[:64]},
+            )
