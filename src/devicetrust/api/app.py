@@ -25,6 +25,8 @@ from devicetrust.api.routers.physical import router as physical_router
 from devicetrust.api.routers.pki import router as pki_router
 from devicetrust.api.routers.pki_public import OcspResponders
 from devicetrust.api.routers.pki_public import router as pki_public_router
+from devicetrust.api.routers.policy import posture_router
+from devicetrust.api.routers.policy import router as policy_router
 from devicetrust.api.routers.provisioning import device_router as provisioning_device_router
 from devicetrust.api.routers.provisioning import router as enrollments_router
 from devicetrust.api.routers.webhooks import router as webhooks_router
@@ -81,6 +83,8 @@ def create_app(platform: Platform) -> FastAPI:
         api_keys_router,
         pki_router,
         enrollments_router,
+        policy_router,
+        posture_router,
     ):
         app.include_router(router, responses=_PROBLEM_RESPONSES)
     app.include_router(provisioning_device_router, responses=_PROBLEM_RESPONSES)

@@ -26,13 +26,15 @@ from devicetrust.pki.keys import (
     Pkcs11Config,
     Pkcs11Connection,
 )
+from devicetrust.policy import PolicyService
 from devicetrust.provisioning import (
     DataPlane,
     ProvisioningService,
     SymmetricKeyMethod,
     X509Method,
 )
-from devicetrust.provisioning.tpm import TpmAttestation
+from devicetrust.provisioning.reenroll import CertificateReenrollment
+from devicetrust.provisioning.tpm import EkPolicy, TpmAttestation, ek_policy
 from devicetrust.runtime.settings import Settings
 from devicetrust.store.database import Database
 from devicetrust.store.migrate import upgrade
@@ -130,10 +132,21 @@ class Platform:
             methods=(
                 SymmetricKeyMethod(self._sealer),
                 X509Method(self.pki, self.clock),
-                TpmAttestation(),  # needs tpm2-pytss (extra "tpm") only when used
+                # needs tpm2-pytss (extra "tpm") only when used
+                TpmAttestation(tpm_ek_policy_of(self.settings), clock=self.clock),
             ),
             data_plane=data_plane_of(self.settings),
         )
+
+    @cached_property
+    def reenrollment(self) -> CertificateReenrollment:
+        """EST simplereenroll by the device's current certificate (mutual TLS)."""
+        return CertificateReenrollment(self.db, self.clock, self.pki)
+
+    @cached_property
+    def policy(self) -> PolicyService:
+        """Security policy per fleet, enrollment and device; relaxations; posture."""
+        return PolicyService(self.db, self.clock)
 
     def _ca_password(self) -> KeyPassword:
         if self.settings.pki.key_protection == "passphrase":
@@ -166,10 +179,27 @@ class Platform:
 
 
 def data_plane_of(settings: Settings) -> DataPlane:
-    """Where provisioned devices connect: the MQTT/TLS port 8883 of the public host.
-    (A `[gateway]` settings section, when it exists, should supply host and port.)"""
-    host = urlsplit(settings.pki_public_url).hostname or settings.server.host
-    return DataPlane(mqtt_host=host, mqtt_port=8883)
+    """What a provisioned device is told (`[gateway]`): `public_host`, else the host of
+    `pki.public_url` (which devices already reach for CRLs and OCSP) -- never the listen
+    address, which is often a wildcard; `public_port`, else `port`; the topic prefix."""
+    gateway = settings.gateway
+    host = gateway.public_host or urlsplit(settings.pki_public_url).hostname or settings.server.host
+    return DataPlane(
+        mqtt_host=host,
+        mqtt_port=gateway.public_port or gateway.port,
+        topic_root=gateway.topic_prefix,
+    )
+
+
+def tpm_ek_policy_of(settings: Settings) -> EkPolicy | None:
+    """The TPM makers' EK CAs (`[provisioning] tpm_ek_roots`), read once when provisioning
+    is built; a missing or empty trust store stops the start, it never trusts nothing."""
+    cfg = settings.provisioning
+    return ek_policy(
+        cfg.tpm_ek_roots,
+        cfg.tpm_ek_intermediates,
+        require_certificate=cfg.tpm_require_ek_certificate,
+    )
 
 
 def load_vault(settings: Settings, env: dict[str, str] | None = None) -> Vault:
