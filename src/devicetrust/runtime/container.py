@@ -13,8 +13,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from devicetrust.auth import ApiKeyService
+from devicetrust.deviceauth import DeviceAuthService, device_verifier
+from devicetrust.deviceauth.policy_limits import PolicyLimits
 from devicetrust.domain.clock import Clock, SystemClock
-from devicetrust.domain.errors import ConfigurationError
+from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
 from devicetrust.events import AuditLog, Dispatcher, WebhookService
 from devicetrust.identity import IdentityService
 from devicetrust.pki import Keyring, PkiPolicy, PkiService, Profile
@@ -26,6 +28,7 @@ from devicetrust.pki.keys import (
     Pkcs11Config,
     Pkcs11Connection,
 )
+from devicetrust.pki.verify import DeviceCertVerifier
 from devicetrust.policy import PolicyService
 from devicetrust.provisioning import (
     DataPlane,
@@ -33,6 +36,7 @@ from devicetrust.provisioning import (
     SymmetricKeyMethod,
     X509Method,
 )
+from devicetrust.provisioning.ratelimit import FailureLimiter
 from devicetrust.provisioning.reenroll import CertificateReenrollment
 from devicetrust.provisioning.tpm import EkPolicy, TpmAttestation, ek_policy
 from devicetrust.runtime.settings import Settings
@@ -147,6 +151,27 @@ class Platform:
     def policy(self) -> PolicyService:
         """Security policy per fleet, enrollment and device; relaxations; posture."""
         return PolicyService(self.db, self.clock)
+
+    @cached_property
+    def device_auth(self) -> DeviceAuthService:
+        """How every entry point judges a device: mTLS (the CA's verifier; none until a CA
+        hierarchy exists), HMAC tokens, JWTs, under the unit's effective security policy."""
+        return DeviceAuthService(
+            self.db,
+            self.clock,
+            self._sealer,
+            cert_verifier=self.device_cert_verifier(),
+            limits_for=PolicyLimits(self.policy, self.clock),
+            failure_limiter=FailureLimiter(self.clock),
+        )
+
+    def device_cert_verifier(self) -> DeviceCertVerifier | None:
+        """A verifier over the CA's current trust material; None before `ca init`. Build a
+        new one after a CA rotation (`device_auth.use_cert_verifier`)."""
+        try:
+            return device_verifier(self.pki, self.clock)
+        except DeviceTrustError:
+            return None
 
     def _ca_password(self) -> KeyPassword:
         if self.settings.pki.key_protection == "passphrase":
