@@ -204,8 +204,9 @@ def _pki_upkeep(
     platform: Platform, pki: PkiService, stop: threading.Event
 ) -> list[threading.Thread]:
     """The CA's periodic work, one thread each: follow identity events (revoke, hold,
-    release, re-issue), re-sign CRLs and OCSP signers that are due, and drop provisioning
-    challenges and token nonces past their expiry."""
+    release, re-issue), re-sign CRLs and OCSP signers that are due, drop provisioning
+    challenges and token nonces past their expiry, and spent device-token ids (nonces, JWT
+    ids) and retired token keys past theirs."""
     cfg = platform.settings.pki
     revoker = AutoRevoker(pki)
     return [
@@ -217,6 +218,13 @@ def _pki_upkeep(
             cfg.crl_refresh_interval_seconds,
             pki,
             platform.provisioning.purge_expired,
+        ),
+        _periodic(
+            stop,
+            "device-auth-purge",
+            cfg.crl_refresh_interval_seconds,
+            pki,
+            platform.device_auth.purge_expired,
         ),
     ]
 
