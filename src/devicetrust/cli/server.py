@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from devicetrust.auth import ApiKey, Scope
 from devicetrust.cli import output
+from devicetrust.cli import workers as workers_mod
 from devicetrust.cli.apikey import show_token
 from devicetrust.cli.context import database_location, state
 from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
@@ -112,6 +113,12 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=0, max=65535, help="Listen port (default: server.port).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="API processes sharing the port (default 1; about one per core)."
+        ),
+    ] = 1,
 ) -> None:
     """Run the REST API, the webhook dispatcher and the CA until SIGINT or SIGTERM.
 
@@ -132,7 +139,15 @@ def serve(
     _adopt_uvicorn_logs()
     platform = cli.platform()
     platform.vault  # noqa: B018 - refuse to start without a KEK, not at the first webhook
-    pki = platform.pki  # likewise without the CA key passphrase, when one is configured
+    platform.pki  # noqa: B018 - likewise without the CA key passphrase, when one is set
+    if workers > 1:
+        _serve_with_workers(
+            platform,
+            workers,
+            host or settings.server.host,
+            settings.server.port if port is None else port,
+        )
+        return
     config = uvicorn.Config(
         create_app(platform),
         host=host or settings.server.host,
@@ -144,23 +159,59 @@ def serve(
     )
     server = uvicorn.Server(config)
     stop = threading.Event()
-    dispatcher = threading.Thread(
-        target=platform.dispatcher.run_blocking,
-        args=(stop, settings.webhooks.interval_seconds),
-        name="webhook-dispatcher",
-        daemon=True,
-    )
-    workers = [dispatcher, *_pki_upkeep(platform, pki, stop)]
+    background = _background(platform, stop)
     previous = _absorb_signals(server)
-    for worker in workers:
-        worker.start()
+    for thread in background:
+        thread.start()
     try:
         server.run()  # handles SIGINT/SIGTERM itself: stops accepting, drains, returns
     finally:
         stop.set()
-        for worker in workers:
-            worker.join(timeout=_SHUTDOWN_GRACE_SECONDS)
+        for thread in background:
+            thread.join(timeout=_SHUTDOWN_GRACE_SECONDS)
         _restore_signals(previous)
+    output.note("devicetrust stopped")
+
+
+def _background(platform: Platform, stop: threading.Event) -> list[threading.Thread]:
+    """The background work, one copy per server: the webhook dispatcher and the upkeep."""
+    dispatcher = threading.Thread(
+        target=platform.dispatcher.run_blocking,
+        args=(stop, platform.settings.webhooks.interval_seconds),
+        name="webhook-dispatcher",
+        daemon=True,
+    )
+    return [dispatcher, *_pki_upkeep(platform, platform.pki, stop)]
+
+
+def _serve_with_workers(platform: Platform, count: int, host: str, port: int) -> None:
+    """`serve --workers N` (`cli/workers.py`): N forked API processes on one socket; the
+    background work stays here, in one copy."""
+    from devicetrust.api import create_app
+
+    options = tls_options(platform)
+    sock = workers_mod.listening_socket(host, port)
+    platform.db.dispose()  # no database connection may cross the fork
+    children = workers_mod.start_workers(count, platform.settings, sock, create_app, options)
+    sock.close()  # the workers serve it; this process only supervises
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: stop.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    background = _background(platform, stop)
+    for thread in background:
+        thread.start()
+    output.note(f"devicetrust serving on {host}:{port} with {count} API processes")
+    try:
+        clean = workers_mod.supervise(children, stop)
+    finally:
+        stop.set()
+        for thread in background:
+            thread.join(timeout=_SHUTDOWN_GRACE_SECONDS)
+        _restore_signals(previous)
+    if not clean:
+        raise ConfigurationError("server.worker_failed", "an API process failed; see the log")
     output.note("devicetrust stopped")
 
 
