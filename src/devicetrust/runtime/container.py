@@ -140,6 +140,11 @@ class Platform:
                 TpmAttestation(tpm_ek_policy_of(self.settings), clock=self.clock),
             ),
             data_plane=data_plane_of(self.settings),
+            limiter=FailureLimiter(
+                self.clock,
+                burst=self.settings.provisioning.attempt_burst,
+                refill_per_minute=self.settings.provisioning.attempt_refill_per_minute,
+            ),
         )
 
     @cached_property

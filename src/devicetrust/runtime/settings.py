@@ -115,6 +115,10 @@ class ProvisioningSettings(_Section):
     # Refuse TPM attestation for an enrollment that holds an EK public key but no certificate
     # (needs tpm_ek_roots). Off: the factory's reading of the TPM is trusted on its word.
     tpm_require_ek_certificate: bool = False
+    # Failed attempts and challenges spend tokens of two buckets each: one per source address
+    # and one per claimed unit. A production line behind one address may need more.
+    attempt_burst: int = Field(default=10, ge=1, le=1_000_000)
+    attempt_refill_per_minute: float = Field(default=10.0, gt=0, le=1_000_000)
 
 
 class LoggingSettings(_Section):
