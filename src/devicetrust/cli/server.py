@@ -155,6 +155,7 @@ def serve(
         log_config=None,  # keep devicetrust's structured logging
         server_header=False,
         lifespan="on",
+        timeout_graceful_shutdown=workers_mod.GRACEFUL_SHUTDOWN_SECONDS,
         **tls_options(platform),
     )
     server = uvicorn.Server(config)

@@ -26,6 +26,9 @@ from typing import Any
 from devicetrust.runtime import Platform, Settings, configure_logging
 
 _log = logging.getLogger(__name__)
+# A worker drains for this long, then closes what is left (idle keep-alive TLS connections
+# included); the supervisor kills a worker still running `_GRACE_SECONDS` after SIGTERM.
+GRACEFUL_SHUTDOWN_SECONDS = 20
 _GRACE_SECONDS = 30.0
 _POLL_SECONDS = 0.5
 
@@ -81,11 +84,10 @@ def supervise(workers: list[BaseProcess], stop: threading.Event) -> bool:
         if worker.is_alive():
             worker.kill()
             worker.join()
-    return not stop_was_forced(workers) and all(w.exitcode == 0 for w in workers)
-
-
-def stop_was_forced(workers: list[BaseProcess]) -> bool:
-    return any(w.exitcode is not None and w.exitcode < 0 for w in workers)
+    failed = {w.name: w.exitcode for w in workers if w.exitcode != 0}
+    if failed:
+        _log.error("API workers ended with a failure: %s", failed)
+    return not failed
 
 
 def _worker(
@@ -97,7 +99,12 @@ def _worker(
     platform = Platform(settings, migrate=False)  # the parent migrated already
     try:
         config = uvicorn.Config(
-            make_app(platform), log_config=None, server_header=False, lifespan="on", **options
+            make_app(platform),
+            log_config=None,
+            server_header=False,
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            **options,
         )
         server = uvicorn.Server(config)
 
