@@ -1,8 +1,70 @@
-"""Tables of the data plane (see migrations/versions/0006). Imported by `store.models` so
-that `Base.metadata` is complete."""
+"""Tables of the data plane (`devicetrust.ingest`; migration 0006). Imported by `store.models`
+so that `Base.metadata` is complete.
+
+Invariants the database enforces: a device message is stored once per (unit, stream, message
+key) (`uq_device_messages_key`), so a QoS 1 redelivery, a retry after a lost PUBACK or two
+ingest workers racing on the same message can never store it twice. Diagnostics carry the
+logical identity (its stable row id, and the name it had when the message arrived) that the
+sending unit held; telemetry carries the unit and, for reference, the logical identity it
+held then.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
 from devicetrust.store.models import Base
 
-__all__ = ["Base"]
+__all__ = ["Base", "DeviceMessageRow", "FeedbackRow"]
+
+_BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class DeviceMessageRow(Base):
+    """One diagnostics or telemetry report a device sent."""
+
+    __tablename__ = "device_messages"
+    __table_args__ = (
+        UniqueConstraint("physical_id", "kind", "message_key", name="uq_device_messages_key"),
+        Index("ix_device_messages_logical", "logical_id", "kind", "received_at"),
+        Index("ix_device_messages_physical", "physical_id", "kind", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # diagnostics | telemetry
+    physical_id: Mapped[str] = mapped_column(ForeignKey("physical_identities.id"))
+    logical_id: Mapped[str | None] = mapped_column(ForeignKey("logical_identities.id"))
+    logical_name: Mapped[str | None] = mapped_column(String(128))  # the name at receive time
+    # The device's message id, or the SHA-256 of the payload when it sent none.
+    message_key: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
+    stored_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    payload_bytes: Mapped[int] = mapped_column(Integer)
+
+
+class FeedbackRow(Base):
+    """A message from the backend to the device that holds a logical identity."""
+
+    __tablename__ = "feedback_messages"
+    __table_args__ = (
+        Index("ix_feedback_status_created", "status", "created_at"),
+        Index("ix_feedback_logical_created", "logical_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    logical_id: Mapped[str] = mapped_column(ForeignKey("logical_identities.id"))
+    logical_name: Mapped[str] = mapped_column(String(128))  # as addressed
+    # The unit it was routed to: the holder when it was published (None while pending).
+    physical_id: Mapped[str | None] = mapped_column(ForeignKey("physical_identities.id"))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))  # pending | published | expired
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,172 @@
+"""`FeedbackQueue`: messages from the backend to a device, addressed to its logical identity.
+
+A feedback message is queued for a logical identity and routed, when it is published, to the
+unit that holds the identity then (so feedback sent before a replacement reaches the new
+unit). It waits while nobody holds the identity, until its time to live runs out; at most
+`max_pending` wait per identity (a full queue refuses with `ingest.feedback_queue_full`).
+The transport publishes what `due()` returns and reports each broker acknowledgment with
+`mark_published` -- a status written only after the broker took the message (QoS 1).
+Never routes feedback to a unit that does not hold the identity at publish time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from devicetrust.domain.clock import Clock
+from devicetrust.domain.errors import Conflict, InvalidInput, NotFound
+from devicetrust.domain.ids import LogicalName, PhysicalId
+from devicetrust.ingest.lookup import current_name, holder_of, logical_id_of
+from devicetrust.ingest.records import Feedback, FeedbackStatus
+from devicetrust.store.database import Database
+from devicetrust.store.models_data_plane import FeedbackRow
+
+MAX_FEEDBACK_BYTES = 16 * 1024
+MAX_TTL = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A pending feedback message and the unit it goes to now."""
+
+    feedback: Feedback
+    physical_id: PhysicalId
+
+
+class FeedbackQueue:
+    def __init__(self, db: Database, clock: Clock, *, max_pending: int = 100) -> None:
+        self._db = db
+        self._clock = clock
+        self._max_pending = max_pending
+
+    def send(
+        self,
+        logical_name: str,
+        payload: Mapping[str, Any],
+        *,
+        actor: str,
+        ttl: timedelta = timedelta(hours=1),
+    ) -> Feedback:
+        """Queue `payload` (a JSON object) for whoever holds `logical_name`."""
+        if not timedelta(0) < ttl <= MAX_TTL:
+            raise InvalidInput("ingest.bad_ttl", f"ttl is between 0 and {MAX_TTL.days} days")
+        body = dict(payload)
+        size = len(json.dumps(body, allow_nan=False).encode("utf-8"))
+        if size > MAX_FEEDBACK_BYTES:
+            raise InvalidInput(
+                "ingest.feedback_too_large", f"feedback is at most {MAX_FEEDBACK_BYTES} bytes"
+            )
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            logical_id = logical_id_of(session, logical_name, now)
+            waiting = session.execute(
+                select(func.count())
+                .select_from(FeedbackRow)
+                .where(
+                    FeedbackRow.logical_id == logical_id,
+                    FeedbackRow.status == FeedbackStatus.PENDING.value,
+                )
+            ).scalar_one()
+            if waiting >= self._max_pending:
+                raise Conflict(
+                    "ingest.feedback_queue_full",
+                    f"{waiting} feedback messages already wait for {logical_name}",
+                )
+            row = FeedbackRow(
+                id=str(uuid.uuid4()),
+                logical_id=logical_id,
+                logical_name=current_name(session, logical_id),
+                physical_id=None,
+                payload=body,
+                status=FeedbackStatus.PENDING.value,
+                created_at=now,
+                created_by=actor,
+                expires_at=now + ttl,
+                published_at=None,
+                attempts=0,
+            )
+            session.add(row)
+            return _to_feedback(row)
+
+    def due(self, *, limit: int = 100) -> list[Routed]:
+        """Pending feedback whose identity has a holder now, oldest first; expires what
+        outlived its time to live."""
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            session.execute(
+                update(FeedbackRow)
+                .where(
+                    FeedbackRow.status == FeedbackStatus.PENDING.value,
+                    FeedbackRow.expires_at <= now,
+                )
+                .values(status=FeedbackStatus.EXPIRED.value)
+            )
+            rows = session.execute(
+                select(FeedbackRow)
+                .where(FeedbackRow.status == FeedbackStatus.PENDING.value)
+                .order_by(FeedbackRow.created_at, FeedbackRow.id)
+                .limit(limit)
+            ).scalars()
+            routed: list[Routed] = []
+            for row in rows:
+                holder = holder_of(session, row.logical_id)
+                if holder is not None:
+                    row.attempts += 1
+                    routed.append(Routed(_to_feedback(row), PhysicalId(holder)))
+            return routed
+
+    def mark_published(self, feedback_id: str, physical_id: str) -> None:
+        """The broker acknowledged the feedback on `physical_id`'s topic."""
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            session.execute(
+                update(FeedbackRow)
+                .where(
+                    FeedbackRow.id == feedback_id,
+                    FeedbackRow.status == FeedbackStatus.PENDING.value,
+                )
+                .values(
+                    status=FeedbackStatus.PUBLISHED.value,
+                    physical_id=physical_id,
+                    published_at=now,
+                )
+            )
+
+    def get(self, feedback_id: str) -> Feedback:
+        with self._db.read() as session:
+            row = session.get(FeedbackRow, feedback_id)
+            if row is None:
+                raise NotFound("ingest.feedback_not_found", f"no feedback {feedback_id}")
+            return _to_feedback(row)
+
+    def list_for(self, logical_name: str, *, limit: int = 100) -> list[Feedback]:
+        """Feedback addressed to an identity, newest first."""
+        with self._db.read() as session:
+            logical_id = logical_id_of(session, logical_name, self._clock.now())
+            rows = session.execute(
+                select(FeedbackRow)
+                .where(FeedbackRow.logical_id == logical_id)
+                .order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc())
+                .limit(limit)
+            ).scalars()
+            return [_to_feedback(row) for row in rows]
+
+
+def _to_feedback(row: FeedbackRow) -> Feedback:
+    return Feedback(
+        feedback_id=row.id,
+        logical_name=LogicalName(row.logical_name),
+        payload=row.payload,
+        status=FeedbackStatus(row.status),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        physical_id=PhysicalId(row.physical_id) if row.physical_id else None,
+        published_at=row.published_at,
+    )
