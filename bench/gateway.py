@@ -1,0 +1,280 @@
+"""Benchmark: durable QoS 1 messages/s through the embedded device gateway, next to Mosquitto
+(TLS 1.3, no database) in the same run as the baseline.
+
+    python bench/gateway.py                                  # 4 paho publishers x 5,000
+    python bench/gateway.py --publishers 8 --messages 10000 --backend postgres
+    python bench/gateway.py --driver mosquitto_pub           # C clients (mosquitto_pub -l)
+
+Everything is real: a CA hierarchy, device certificates of registered active units, mTLS,
+the device-auth service, and the ingest message store as the sink (SQLite file or a fresh
+PostgreSQL database): a PUBACK means the message is committed. Each publisher is its own
+process (the Python client is the bottleneck otherwise); the rate is all messages over the
+time from the first publisher's first PUBLISH to the last one's last PUBACK. At the end the
+stored rows are counted: every acknowledged message must be in the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _support import database, free_port  # bench/_support.py: throw-away databases
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from sqlalchemy import func, select
+
+from devicetrust.deviceauth import DeviceAuthService, device_verifier
+from devicetrust.domain import DeviceState
+from devicetrust.domain.clock import SystemClock
+from devicetrust.gateway import (
+    DeviceMessage,
+    Gateway,
+    GatewayConfig,
+    GatewayThread,
+    IngestSink,
+    server_tls_context,
+)
+from devicetrust.identity import IdentityService, UnitSpec
+from devicetrust.ingest.store import MessageStore
+from devicetrust.pki import Keyring, PkiService, Profile
+from devicetrust.pki.keys import KekPassword
+from devicetrust.store.database import Database
+from devicetrust.store.migrate import upgrade
+from devicetrust.store.models_data_plane import DeviceMessageRow
+from devicetrust.vault import Vault
+
+ACTOR = "operator:bench"
+
+
+@dataclass(frozen=True)
+class Publisher:
+    physical_id: str
+    cert: Path
+    key: Path
+
+
+def _csr(key: ec.EllipticCurvePrivateKey) -> bytes:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.PEM)
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+
+
+def build_pki(db: Database, tmp: Path, vault: Vault, publishers: int) -> tuple[
+        PkiService, list[Publisher]]:
+    clock = SystemClock()
+    keyring = Keyring(tmp / "ca", password=KekPassword(vault))
+    pki = PkiService(db, clock, keyring)
+    hierarchy = pki.init_hierarchy(actor=ACTOR)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = pki.issue_from_csr(_csr(server_key), None, Profile.SERVER, actor=ACTOR,
+                                dns_names=["localhost"], ip_addresses=["127.0.0.1"])
+    (tmp / "root.pem").write_text(hierarchy.root.pem)
+    (tmp / "server.pem").write_text(
+        server.certificate.public_bytes(Encoding.PEM).decode() + hierarchy.issuing.pem)
+    _write_key(tmp / "server.key", server_key)
+    (tmp / "bundle.pem").write_text(hierarchy.root.pem + hierarchy.issuing.pem)
+    identity = IdentityService(db, clock)
+    out = []
+    for n in range(publishers):
+        unit = identity.register(UnitSpec("bench", {"n": str(n)}), actor="factory")
+        name = f"bench-arm-{n:03d}"
+        identity.create_logical(name, actor=ACTOR)
+        identity.bind(name, unit.physical_id, actor=ACTOR)
+        identity.set_state(unit.physical_id, DeviceState.ACTIVE, actor=ACTOR)
+        key = ec.generate_private_key(ec.SECP256R1())
+        issued = pki.issue_from_csr(_csr(key), unit.physical_id, Profile.DEVICE, actor=ACTOR)
+        cert, key_path = tmp / f"d{n}.pem", tmp / f"d{n}.key"
+        cert.write_bytes(issued.certificate.public_bytes(Encoding.PEM))
+        _write_key(key_path, key)
+        out.append(Publisher(unit.physical_id, cert, key_path))
+    return pki, out
+
+
+# ---- one publisher process ------------------------------------------------------------------
+
+
+def publish_paho(port: int, cafile: str, pub: Publisher, n: int, tag: str) -> dict[str, float]:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=pub.physical_id,
+                         protocol=mqtt.MQTTv5)
+    client.tls_set(ca_certs=cafile, certfile=str(pub.cert), keyfile=str(pub.key))
+    client.max_inflight_messages_set(64)
+    client.max_queued_messages_set(0)
+    connected, done = threading.Event(), threading.Event()
+    acked = [0]
+
+    def on_publish(*_: Any) -> None:
+        acked[0] += 1
+        if acked[0] == n:
+            done.set()
+
+    client.on_connect = lambda *_: connected.set()
+    client.on_publish = on_publish
+    client.connect("127.0.0.1", port, keepalive=60)
+    client.loop_start()
+    connected.wait(30)
+    topic = f"devices/{pub.physical_id}/telemetry"
+    started = time.time()
+    for i in range(n):
+        client.publish(topic, json.dumps({"run": tag, "seq": i, "torque": [1.5, 2.5, 3.5]}), 1)
+    done.wait(600)
+    ended = time.time()
+    client.disconnect()
+    client.loop_stop()
+    return {"started": started, "ended": ended, "acked": acked[0]}
+
+
+def publish_c_client(port: int, cafile: str, pub: Publisher, n: int,
+                     tag: str) -> dict[str, float]:
+    lines = "".join(json.dumps({"run": tag, "seq": i, "torque": [1.5, 2.5]}) + "\n"
+                    for i in range(n))
+    started = time.time()
+    done = subprocess.run(
+        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-V", "mqttv5", "-q", "1",
+         "-i", pub.physical_id, "--cafile", cafile, "--cert", str(pub.cert), "--key",
+         str(pub.key), "-t", f"devices/{pub.physical_id}/telemetry", "-l"],
+        input=lines, text=True, capture_output=True, check=False)
+    ended = time.time()
+    return {"started": started, "ended": ended, "acked": n if done.returncode == 0 else 0}
+
+
+def run_publishers(args: argparse.Namespace, port: int, tmp: Path, pubs: list[Publisher],
+                   tag: str) -> dict[str, float]:
+    """Start one process per publisher; the rate over the union of their active times."""
+    procs = [subprocess.Popen(
+        [sys.executable, __file__, "--child", args.driver, str(port), str(tmp / "root.pem"),
+         p.physical_id, str(p.cert), str(p.key), str(args.messages), tag],
+        stdout=subprocess.PIPE, text=True) for p in pubs]
+    results = [json.loads(proc.communicate()[0]) for proc in procs]
+    start = min(r["started"] for r in results)
+    end = max(r["ended"] for r in results)
+    acked = sum(r["acked"] for r in results)
+    return {"acked": acked, "seconds": round(end - start, 3),
+            "msgs_per_s": round(acked / (end - start)),
+            "publisher_seconds": sorted(round(r["ended"] - r["started"], 2) for r in results)}
+
+
+class NullSink:
+    """Stores nothing (`--sink null`): the gateway's own ceiling, without the database."""
+
+    async def store(self, messages: Sequence[DeviceMessage]) -> None:
+        return None
+
+
+# ---- the two servers ----------------------------------------------------------------------
+
+
+def bench_gateway(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
+    db = Database(url)
+    upgrade(db)
+    clock = SystemClock()
+    with Vault.from_key(os.urandom(32)) as vault:
+        pki, pubs = build_pki(db, tmp, vault, args.publishers)
+        auth = DeviceAuthService(db, clock, vault, cert_verifier=device_verifier(pki, clock))
+        store = MessageStore(db, clock)
+        context = server_tls_context(tmp / "server.pem", tmp / "server.key",
+                                     tmp / "bundle.pem")
+        sink: IngestSink | NullSink = IngestSink(store) if args.sink == "ingest" else NullSink()
+        gateway = Gateway(GatewayConfig(port=0), tls=context, authenticator=auth,
+                          sink=sink, clock=clock)
+        with GatewayThread(gateway) as running:
+            result = run_publishers(args, running.port, tmp, pubs, "gateway")
+            counters = running.counters()
+        with db.read() as session:
+            stored = session.scalar(select(func.count()).select_from(DeviceMessageRow))
+        pki.close()
+    db.dispose()
+    result["stored_rows"] = int(stored or 0)
+    batches = counters["devicetrust_gateway_store_batches_total"]
+    result["mean_batch"] = round(counters["devicetrust_gateway_messages_stored_total"]
+                                 / max(batches, 1), 1)
+    return {**result, "pubs": pubs}
+
+
+def bench_mosquitto(args: argparse.Namespace, tmp: Path, pubs: list[Publisher]) -> dict[str, Any]:
+    port = free_port()
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        f"cafile {tmp / 'bundle.pem'}\ncertfile {tmp / 'server.pem'}\n"
+        f"keyfile {tmp / 'server.key'}\nrequire_certificate true\n"
+        "use_identity_as_username false\ntls_version tlsv1.3\nallow_anonymous true\n"
+        "persistence false\nmax_inflight_messages 64\nmax_queued_messages 100000\n")
+    # Mosquitto started as root drops to its own user: let it read the throw-away files.
+    os.chmod(tmp, 0o755)
+    for path in tmp.glob("*.*"):
+        os.chmod(path, 0o644)
+    broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if broker.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("mosquitto did not start") from None
+                time.sleep(0.05)
+        return run_publishers(args, port, tmp, pubs, "mosquitto")
+    finally:
+        broker.terminate()
+        broker.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--publishers", type=int, default=4)
+    parser.add_argument("--messages", type=int, default=5000, help="per publisher")
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--sink", choices=["ingest", "null"], default="ingest")
+    parser.add_argument("--driver", choices=["paho", "mosquitto_pub"], default="paho")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        driver, port, cafile, pid, cert, key, n, tag = args.child
+        publish = publish_paho if driver == "paho" else publish_c_client
+        print(json.dumps(publish(int(port), cafile, Publisher(pid, Path(cert), Path(key)),
+                                 int(n), tag)))
+        return
+    with tempfile.TemporaryDirectory() as name, database(args.backend) as url:
+        tmp = Path(name)
+        gateway = bench_gateway(args, url, tmp)
+        pubs = gateway.pop("pubs")
+        mosquitto = bench_mosquitto(args, tmp, pubs)
+    total = args.publishers * args.messages
+    report = {"publishers": args.publishers, "messages": total, "driver": args.driver,
+              "backend": args.backend, "gateway_durable": gateway, "mosquitto_no_db": mosquitto}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"QoS 1, {total} messages from {args.publishers} {args.driver} publishers (mTLS, "
+          f"TLS 1.3), MQTT 5")
+    target = args.backend if args.sink == "ingest" else "null sink"
+    print(f"  devicetrust gateway -> {target}: {gateway['msgs_per_s']:>8} msgs/s "
+          f"({gateway['acked']} acked, {gateway['stored_rows']} rows stored, "
+          f"{gateway['mean_batch']} messages per commit)")
+    print(f"  mosquitto (no database): {mosquitto['msgs_per_s']:>8} msgs/s "
+          f"({mosquitto['acked']} acked)")
+
+
+if __name__ == "__main__":
+    main()
