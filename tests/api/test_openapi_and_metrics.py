@@ -24,6 +24,8 @@ OPEN_PATHS = {
     "/.well-known/est/csrattrs",
     "/.well-known/est/simpleenroll",
     "/.well-known/est/simplereenroll",
+    # A device authenticated by its own credential (certificate, JWT, HMAC token), not a key.
+    "/v1/device/me",
 }
 
 

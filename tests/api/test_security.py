@@ -40,6 +40,8 @@ OPEN_ROUTES = {
     "/.well-known/est/csrattrs",
     "/.well-known/est/simpleenroll",
     "/.well-known/est/simplereenroll",
+    # Devices holding a credential: the route authenticates the unit itself (api.device_auth).
+    "/v1/device/me",
 }
 
 
@@ -66,6 +68,7 @@ def _concrete(path: str) -> str:
         "serial": "7F00000000000000000000000000000000000000",
         "ref": "c2c38155-b0d2-48b6-82fd-22fe3b316224",
         "registration": "c2c38155-b0d2-48b6-82fd-22fe3b316224",
+        "version": "1",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

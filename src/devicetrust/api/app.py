@@ -13,11 +13,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from devicetrust import __version__
-from devicetrust.api import problems
+from devicetrust.api import device_auth, problems
 from devicetrust.api.limits import RequestBodyLimits
 from devicetrust.api.metrics import ApiMetrics, MetricsMiddleware
 from devicetrust.api.routers.api_keys import router as api_keys_router
 from devicetrust.api.routers.audit import router as audit_router
+from devicetrust.api.routers.credentials import device_router as credentials_device_router
+from devicetrust.api.routers.credentials import router as credentials_router
 from devicetrust.api.routers.est import router as est_router
 from devicetrust.api.routers.logical import router as logical_router
 from devicetrust.api.routers.operations import router as operations_router
@@ -41,6 +43,8 @@ the certificate authority, webhooks and the audit log.
 
 Every request needs an operator API key (`Authorization: Bearer dt_...` or `X-API-Key`)
 holding the scope the route names; errors are `application/problem+json` with a stable `code`.
+Device routes (`/v1/device/...`) instead authenticate the unit itself: its TLS client
+certificate, `Authorization: Bearer <device JWT>` or `SharedAccessSignature <HMAC token>`.
 The CA's CRLs, CA certificates and OCSP responder (`/pki/...`, the URLs in certificates) are
 public.
 """
@@ -75,6 +79,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.metrics = metrics
     app.state.ocsp_responders = OcspResponders(platform)
     problems.install(app)
+    device_auth.install(app)
     for router in (
         physical_router,
         logical_router,
@@ -85,9 +90,11 @@ def create_app(platform: Platform) -> FastAPI:
         enrollments_router,
         policy_router,
         posture_router,
+        credentials_router,
     ):
         app.include_router(router, responses=_PROBLEM_RESPONSES)
     app.include_router(provisioning_device_router, responses=_PROBLEM_RESPONSES)
+    app.include_router(credentials_device_router, responses=_PROBLEM_RESPONSES)
     app.include_router(operations_router)
     app.include_router(pki_public_router)
     app.include_router(est_router)

@@ -65,6 +65,10 @@ class Scope(enum.StrEnum):
     PROVISIONING_WRITE = "provisioning:write"
     POLICY_READ = "policy:read"  # security policy, relaxations, the posture report
     POLICY_WRITE = "policy:write"  # tighten the policy, relax it (reason, expiry), revoke
+    # Device credentials: HMAC token key versions and JWT public keys (list / rotate, adopt,
+    # register, revoke). Their own scopes: a new token key is a secret shown once.
+    CREDENTIAL_READ = "credential:read"
+    CREDENTIAL_WRITE = "credential:write"
     ADMIN = "admin"
 
 

@@ -16,17 +16,22 @@ from devicetrust.cli import (
     audit,
     ca,
     cert,
+    credential,
     device,
     enrollment,
     factory,
     factory_provisioning,
+    gateway,
     identity,
     output,
+    policy,
+    posture,
     server,
     webhook,
 )
 from devicetrust.cli.context import CliState
 from devicetrust.cli.demo import demo
+from devicetrust.cli.ingest import ingest
 from devicetrust.domain.errors import DeviceTrustError
 
 app = typer.Typer(
@@ -82,6 +87,23 @@ app.add_typer(apikey.app, name="apikey")
 app.add_typer(ca.app, name="ca")
 app.add_typer(cert.app, name="cert")
 app.add_typer(enrollment.app, name="enrollment")
+app.add_typer(policy.app, name="policy")
+app.add_typer(credential.app, name="credential")
+app.add_typer(gateway.app, name="gateway")
+app.command(
+    "ingest",
+    epilog=output.example(
+        "devicetrust ingest --broker-dir broker --client-id ingest-1",
+        "devicetrust ingest --broker-dir broker --client-id w2 --no-follow-revocations",
+    ),
+)(ingest)
+app.command(
+    "posture",
+    epilog=output.example(
+        "devicetrust posture",
+        "devicetrust posture --device c2c38155-b0d2-48b6-82fd-22fe3b316224 --json",
+    ),
+)(posture.posture)
 factory.app.command(
     "derive-key",
     epilog=output.example("devicetrust factory derive-key --group line-03 --device <physical id>"),
