@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,3 +115,11 @@ def snapshot_tables(db: Database) -> dict[str, list[tuple[object, ...]]]:
             rows = conn.execute(table.select()).all()
             out[table.name] = sorted((tuple(r) for r in rows), key=repr)
     return out
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (tests bind their own servers there, never to the
+    fixed ports of the machine's services)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

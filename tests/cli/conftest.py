@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from devicetrust.vault import generate_kek_text
+from tests.conftest import free_port
 
 COMMAND_TIMEOUT = 120
 
@@ -73,6 +74,8 @@ class Cli:
 def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVICETRUST_")}
     env["COLUMNS"] = "200"
+    # `serve` starts the MQTT gateway once a CA exists: never on the fixed port 8883.
+    env["DEVICETRUST_GATEWAY_PORT"] = str(free_port())
     # The CLI must work without a proxy for loopback (the demo's receiver).
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         env.pop(proxy, None)

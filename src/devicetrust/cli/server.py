@@ -31,6 +31,7 @@ from devicetrust.cli.context import database_location, state
 from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
 from devicetrust.pki import AutoRevoker, CaRole, PkiService
 from devicetrust.runtime import Platform, Settings, configure_logging, load_vault
+from devicetrust.runtime.data_plane import EmbeddedDataPlane
 from devicetrust.vault import KEK_ENV_VAR, Vault, generate_kek_text
 
 BOOTSTRAP_KEY_NAME = "bootstrap-admin"
@@ -126,7 +127,10 @@ def serve(
     (pki.public_url): CRLs at /pki/crl/<ca-id>.crl, CA certificates at /pki/ca/<ca-id>.crt
     and the OCSP responder (RFC 6960, POST and GET) at /pki/ocsp. Certificates are revoked
     automatically when their unit is suspended, quarantined, replaced or decommissioned, and
-    CRLs and OCSP signers are renewed before they lapse. With server.tls_cert and
+    CRLs and OCSP signers are renewed before they lapse. Once a CA exists it also runs the
+    MQTT device gateway (TLS 1.3, `[gateway] host:port`, default 127.0.0.1:8883; off with
+    `[gateway] enabled = false`), which closes a device's live session within about
+    `[gateway] revocation_check_seconds` of its suspension or revocation. With server.tls_cert and
     server.tls_key it serves HTTPS; with server.tls_client_certs = "optional" it also asks
     clients for a certificate of the platform's CA (EST simplereenroll by certificate)."""
     import uvicorn
@@ -164,14 +168,25 @@ def serve(
     previous = _absorb_signals(server)
     for thread in background:
         thread.start()
+    plane = _start_data_plane(platform)
     try:
         server.run()  # handles SIGINT/SIGTERM itself: stops accepting, drains, returns
     finally:
+        plane.stop()
         stop.set()
         for thread in background:
             thread.join(timeout=_SHUTDOWN_GRACE_SECONDS)
         _restore_signals(previous)
     output.note("devicetrust stopped")
+
+
+def _start_data_plane(platform: Platform) -> EmbeddedDataPlane:
+    """The MQTT device gateway (`[gateway]`), in this process only (one per server)."""
+    plane = EmbeddedDataPlane(platform)
+    if plane.start():
+        gateway = platform.settings.gateway
+        output.note(f"MQTT device gateway (TLS 1.3) on {gateway.host}:{plane.port}")
+    return plane
 
 
 def _background(platform: Platform, stop: threading.Event) -> list[threading.Thread]:
@@ -203,10 +218,12 @@ def _serve_with_workers(platform: Platform, count: int, host: str, port: int) ->
     background = _background(platform, stop)
     for thread in background:
         thread.start()
+    plane = _start_data_plane(platform)
     output.note(f"devicetrust serving on {host}:{port} with {count} API processes")
     try:
         clean = workers_mod.supervise(children, stop)
     finally:
+        plane.stop()
         stop.set()
         for thread in background:
             thread.join(timeout=_SHUTDOWN_GRACE_SECONDS)

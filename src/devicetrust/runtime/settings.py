@@ -104,6 +104,12 @@ class GatewaySettings(_Section):
     topic_prefix: str = Field(
         default="devices", max_length=64, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
     )
+    # `serve` runs the embedded gateway (once a CA exists); off when Mosquitto is the broker.
+    enabled: bool = True
+    # What HMAC tokens (`sr`) and JWTs (`aud`) must name; default: the host devices are told.
+    token_audience: str | None = Field(default=None, min_length=1, max_length=253)
+    # How often connected devices' standing is re-read (live revocation), in seconds.
+    revocation_check_seconds: float = Field(default=0.25, gt=0, le=60)
 
 
 class ProvisioningSettings(_Section):
