@@ -23,10 +23,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Exists, delete, exists, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.events import EventType
@@ -39,11 +36,9 @@ from devicetrust.ingest.broker_files import (
 from devicetrust.ingest.dynsec import DynsecControl
 from devicetrust.store.database import Database
 from devicetrust.store.models import (
-    ConsumedEventRow,
-    EventCursorRow,
-    OutboxRow,
     PhysicalIdentityRow,
 )
+from devicetrust.store.outbox_cursor import OutboxCursor
 
 _log = logging.getLogger(__name__)
 
@@ -85,15 +80,16 @@ class RevocationFollower:
         self._files = files
         self._control = control
         self._prefix = topic_prefix
-        self._settle = settle
-        self._batch = batch
+        self._cursor = OutboxCursor(
+            db, clock, CONSUMER, _HANDLED_VALUES, settle=settle, batch=batch
+        )
 
     def run_once(self) -> FollowReport:
         """Handle the pending events (up to `batch`); safe to call at any time."""
-        self._ensure_cursor()
-        events = self._pending()
+        self._cursor.ensure()
+        events = self._cursor.pending()
         if not events:
-            self._advance()
+            self._cursor.advance()
             return FollowReport()
         touched: set[str] = set()
         revoked: set[str] = set()
@@ -117,8 +113,8 @@ class RevocationFollower:
         self._control.disable(disabled)
         self._control.kick(kicked)
         self._control.enable(enabled)
-        self._consume([e.id for e in events])
-        self._advance()
+        self._cursor.consume([e.id for e in events])
+        self._cursor.advance()
         _log.info(
             "revocations followed: %d events, disabled %s, kicked %s",
             len(events),
@@ -126,29 +122,6 @@ class RevocationFollower:
             kicked,
         )
         return FollowReport(len(events), reloaded, tuple(disabled), tuple(kicked), tuple(enabled))
-
-    # ---- cursor (as pki.auto_revoke) -----------------------------------------------------
-
-    def _ensure_cursor(self) -> None:
-        insert = pg_insert if self._db.is_postgres else sqlite_insert
-        with self._db.transaction() as session:
-            session.execute(
-                insert(EventCursorRow)
-                .values(consumer=CONSUMER, outbox_id=0, updated_at=self._clock.now())
-                .on_conflict_do_nothing(index_elements=["consumer"])
-            )
-
-    def _pending(self) -> list[OutboxRow]:
-        with self._db.read() as session:
-            low = _cursor(session).outbox_id
-            return list(
-                session.execute(
-                    select(OutboxRow)
-                    .where(OutboxRow.id > low, OutboxRow.type.in_(_HANDLED_VALUES), ~_consumed())
-                    .order_by(OutboxRow.id)
-                    .limit(self._batch)
-                ).scalars()
-            )
 
     def _states(self, units: set[str]) -> dict[str, str]:
         if not units:
@@ -160,51 +133,3 @@ class RevocationFollower:
                 )
             )
             return {pid: state for pid, state in rows}
-
-    def _consume(self, ids: list[int]) -> None:
-        now = self._clock.now()
-        insert = pg_insert if self._db.is_postgres else sqlite_insert
-        with self._db.transaction() as session:
-            session.execute(
-                insert(ConsumedEventRow)
-                .values([{"consumer": CONSUMER, "outbox_id": i, "consumed_at": now} for i in ids])
-                .on_conflict_do_nothing(index_elements=["consumer", "outbox_id"])
-            )
-
-    def _advance(self) -> None:
-        now = self._clock.now()
-        with self._db.transaction() as session:
-            cursor = _cursor(session, lock=True)
-            first_pending = session.execute(
-                select(func.min(OutboxRow.id)).where(
-                    OutboxRow.id > cursor.outbox_id,
-                    OutboxRow.type.in_(_HANDLED_VALUES),
-                    ~_consumed(),
-                )
-            ).scalar()
-            stmt = select(func.max(OutboxRow.id)).where(
-                OutboxRow.id > cursor.outbox_id, OutboxRow.occurred_at <= now - self._settle
-            )
-            if first_pending is not None:
-                stmt = stmt.where(OutboxRow.id < first_pending)
-            new_low = session.execute(stmt).scalar()
-            if new_low is None:
-                return
-            cursor.outbox_id = new_low
-            cursor.updated_at = now
-            session.execute(
-                delete(ConsumedEventRow).where(
-                    ConsumedEventRow.consumer == CONSUMER, ConsumedEventRow.outbox_id <= new_low
-                )
-            )
-
-
-def _cursor(session: Session, *, lock: bool = False) -> EventCursorRow:
-    stmt = select(EventCursorRow).where(EventCursorRow.consumer == CONSUMER)
-    return session.execute(stmt.with_for_update() if lock else stmt).scalar_one()
-
-
-def _consumed() -> Exists:
-    return exists().where(
-        ConsumedEventRow.consumer == CONSUMER, ConsumedEventRow.outbox_id == OutboxRow.id
-    )

@@ -32,15 +32,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from sqlalchemy import delete, exists, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.errors import DeviceTrustError
 from devicetrust.domain.events import EventType
 from devicetrust.domain.lifecycle import DeviceState
-from devicetrust.store.models import ConsumedEventRow, EventCursorRow, OutboxRow
+from devicetrust.store.models import OutboxRow
+from devicetrust.store.outbox_cursor import OutboxCursor
 
 if TYPE_CHECKING:
     from devicetrust.pki.service import PkiService
@@ -83,20 +82,19 @@ class AutoRevoker:
     def __init__(
         self, pki: PkiService, *, settle: timedelta = timedelta(minutes=10), batch: int = 500
     ) -> None:
-        if batch < 1 or settle < timedelta(0):
-            raise ValueError("batch is positive and settle is not negative")
         self._pki = pki
         self._db = pki.database
         self._clock = pki.clock
-        self._settle = settle
-        self._batch = batch
+        self._cursor = OutboxCursor(
+            self._db, self._clock, CONSUMER, _HANDLED_VALUES, settle=settle, batch=batch
+        )
 
     def run_once(self) -> AutoRevokeReport:
         """Handle up to `batch` pending events; safe to run again at any time."""
-        self._ensure_cursor()
+        self._cursor.ensure()
         tally = _Tally()
         handled = 0
-        for event_id in self._pending():
+        for event_id in self._cursor.pending_ids():
             try:
                 touched = self._handle_one(event_id, tally)
             except DeviceTrustError as exc:
@@ -104,7 +102,7 @@ class AutoRevoker:
                 return self._report(handled, tally, event_id, exc.code)
             handled += 1
             self._pki._refresh_after_revocation(touched, AUTO_ACTOR)
-        self._advance()
+        self._cursor.advance()
         return self._report(handled, tally)
 
     @staticmethod
@@ -115,71 +113,20 @@ class AutoRevoker:
             handled, tally.revoked, tally.released, tally.reissued, failed, error
         )
 
-    # ---- cursor --------------------------------------------------------------------------
-
-    def _ensure_cursor(self) -> None:
-        insert = pg_insert if self._db.is_postgres else sqlite_insert
-        with self._db.transaction() as session:
-            session.execute(
-                insert(EventCursorRow)
-                .values(consumer=CONSUMER, outbox_id=0, updated_at=self._clock.now())
-                .on_conflict_do_nothing(index_elements=["consumer"])
-            )
-
-    def _pending(self) -> list[int]:
-        with self._db.read() as session:
-            low = _cursor(session).outbox_id
-            return list(
-                session.execute(
-                    select(OutboxRow.id)
-                    .where(OutboxRow.id > low, OutboxRow.type.in_(_HANDLED_VALUES), ~_consumed())
-                    .order_by(OutboxRow.id)
-                    .limit(self._batch)
-                ).scalars()
-            )
-
-    def _advance(self) -> None:
-        """Move the low-water mark past settled events that need nothing more."""
-        now = self._clock.now()
-        with self._db.transaction() as session:
-            cursor = _cursor(session, lock=True)
-            first_pending = session.execute(
-                select(func.min(OutboxRow.id)).where(
-                    OutboxRow.id > cursor.outbox_id,
-                    OutboxRow.type.in_(_HANDLED_VALUES),
-                    ~_consumed(),
-                )
-            ).scalar()
-            stmt = select(func.max(OutboxRow.id)).where(
-                OutboxRow.id > cursor.outbox_id, OutboxRow.occurred_at <= now - self._settle
-            )
-            if first_pending is not None:
-                stmt = stmt.where(OutboxRow.id < first_pending)
-            new_low = session.execute(stmt).scalar()
-            if new_low is None:
-                return
-            cursor.outbox_id = new_low
-            cursor.updated_at = now
-            session.execute(
-                delete(ConsumedEventRow).where(
-                    ConsumedEventRow.consumer == CONSUMER, ConsumedEventRow.outbox_id <= new_low
-                )
-            )
-
     # ---- events --------------------------------------------------------------------------
 
     def _handle_one(self, event_id: int, tally: _Tally) -> list[str]:
         """One event, one transaction; returns the CA ids whose CRLs it made stale."""
         now = self._clock.now()
         with self._db.transaction() as session:
-            _cursor(session, lock=True)  # serialises consumers
-            if session.get(ConsumedEventRow, (CONSUMER, event_id)) is not None:
+            self._cursor.row(session, lock=True)  # serialises consumers
+            if self._cursor.is_consumed(session, event_id):
                 return []  # another consumer handled it meanwhile
             event = session.get(OutboxRow, event_id)
             touched: list[str] = []
             if event is not None:
                 touched = self._apply(session, event, now, tally)
-            session.add(ConsumedEventRow(consumer=CONSUMER, outbox_id=event_id, consumed_at=now))
+            self._cursor.mark(session, event_id)
             return touched
 
     def _apply(self, session: Session, event: OutboxRow, now: datetime, tally: _Tally) -> list[str]:
@@ -234,15 +181,6 @@ class AutoRevoker:
         return touched
 
 
-def _cursor(session: Session, *, lock: bool = False) -> EventCursorRow:
-    stmt = select(EventCursorRow).where(EventCursorRow.consumer == CONSUMER)
-    return session.execute(stmt.with_for_update() if lock else stmt).scalar_one()
-
-
-def _consumed() -> Any:
-    return exists().where(
-        ConsumedEventRow.consumer == CONSUMER, ConsumedEventRow.outbox_id == OutboxRow.id
-    )
 
 
 def _part_of_replacement(session: Session, event: OutboxRow, physical_id: str | None) -> bool:
