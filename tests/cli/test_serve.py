@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from tests.conftest import free_port
+
 if TYPE_CHECKING:
     from tests.cli.conftest import Cli
 
@@ -20,36 +21,37 @@ START_TIMEOUT = 30.0
 SERVE = [sys.executable, "-m", "devicetrust.cli.main", "serve"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
-def test_serve_answers_and_stops_cleanly(kek_cli: Cli, stop_signal: signal.Signals) -> None:
-    port = _free_port()
+def _started(cli: Cli, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    """`devicetrust serve` on a free port, once it answers /healthz."""
+    port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "devicetrust.cli.main", "serve", "--port", str(port)],
-        cwd=kek_cli.cwd,
-        env=kek_cli.env,
+        [*SERVE, "--port", str(port), *extra],
+        cwd=cli.cwd,
+        env=cli.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert server.poll() is None, server.communicate()[1]
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0, trust_env=False)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if server.poll() is not None:
+            raise AssertionError(server.communicate()[1])
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0, trust_env=False)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise AssertionError("serve did not start") from None
+            time.sleep(0.2)
+            continue
         assert answer.status_code == 200
+        return server, port
+
+
+def _stopped(server: subprocess.Popen[str], stop_signal: signal.Signals) -> None:
+    try:
         server.send_signal(stop_signal)
-        _, stderr = server.communicate(timeout=30)
+        _, stderr = server.communicate(timeout=60)
         assert server.returncode == 0, stderr
         assert "Traceback" not in stderr
     finally:
@@ -58,8 +60,14 @@ def test_serve_answers_and_stops_cleanly(kek_cli: Cli, stop_signal: signal.Signa
             server.communicate()
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_serve_answers_and_stops_cleanly(kek_cli: Cli, stop_signal: signal.Signals) -> None:
+    server, _ = _started(kek_cli)
+    _stopped(server, stop_signal)
+
+
 def test_serve_refuses_to_start_without_a_kek(cli: Cli) -> None:
-    done = cli("serve", "--port", str(_free_port()))
+    done = cli("serve", "--port", str(free_port()))
     assert done.returncode == 6
     assert "[config.kek_missing]" in done.stderr
 
@@ -67,40 +75,16 @@ def test_serve_refuses_to_start_without_a_kek(cli: Cli) -> None:
 def test_serve_with_two_workers_answers_from_both_and_stops_cleanly(kek_cli: Cli) -> None:
     """`--workers 2`: two API processes share the port; SIGTERM stops them all (exit 0)
     and leaves no process behind."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [*SERVE, "--port", str(port), "--workers", "2"],
-        cwd=kek_cli.cwd,
-        env=kek_cli.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, port = _started(kek_cli, "--workers", "2")
+    children = _children(server.pid)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert server.poll() is None, server.communicate()[1]
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0, trust_env=False)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
-        assert answer.status_code == 200
-        children = _children(server.pid)
         assert len(children) == 2, children
         for _ in range(20):  # fresh connections, spread over the workers by the kernel
             got = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5.0, trust_env=False)
             assert got.status_code == 200
-        server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=60)
-        assert server.returncode == 0, stderr
-        assert "Traceback" not in stderr
-        assert not [pid for pid in children if _alive(pid)]
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
+        _stopped(server, signal.SIGTERM)
+    assert not [pid for pid in children if _alive(pid)]
 
 
 def _children(pid: int) -> list[int]:
