@@ -1,8 +1,8 @@
 """Benchmark: device authentications/s on one core, each beside the raw primitive it rests
 on, measured in the same run.
 
-    python bench/deviceauth.py                     # SQLite and PostgreSQL
-    python bench/deviceauth.py --backend sqlite --n 5000 --json
+    python bench/auth.py                     # SQLite and PostgreSQL
+    python bench/auth.py --backend sqlite --n 5000 --json
 
 Figures per backend (one process, one thread, `DeviceAuthService` over a real CA):
   baseline hmac.digest       stdlib HMAC-SHA256 over a token's signed bytes
