@@ -40,11 +40,13 @@ from devicetrust.deviceauth import DeviceAuthService, device_verifier
 from devicetrust.domain import DeviceState
 from devicetrust.domain.clock import SystemClock
 from devicetrust.gateway import (
+    ACCEPTED,
     DeviceMessage,
     Gateway,
     GatewayConfig,
     GatewayThread,
     IngestSink,
+    SinkResult,
     server_tls_context,
 )
 from devicetrust.identity import IdentityService, UnitSpec
@@ -175,8 +177,8 @@ def run_publishers(args: argparse.Namespace, port: int, tmp: Path, pubs: list[Pu
 class NullSink:
     """Stores nothing (`--sink null`): the gateway's own ceiling, without the database."""
 
-    async def store(self, messages: Sequence[DeviceMessage]) -> None:
-        return None
+    async def store(self, messages: Sequence[DeviceMessage]) -> list[SinkResult]:
+        return [ACCEPTED] * len(messages)
 
 
 # ---- the two servers ----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from devicetrust.gateway import (
     GatewayConfig,
     GatewayThread,
     IngestSink,
+    SinkResult,
     server_tls_context,
 )
 from devicetrust.gateway.codec import (
@@ -79,10 +80,10 @@ class SwitchableSink:
         self.inner = inner
         self.down = threading.Event()
 
-    async def store(self, messages: Sequence[DeviceMessage]) -> None:
+    async def store(self, messages: Sequence[DeviceMessage]) -> list[SinkResult]:
         if self.down.is_set():
             raise ConnectionError("database unavailable")
-        await self.inner.store(messages)
+        return await self.inner.store(messages)
 
 
 @pytest.fixture

@@ -21,7 +21,15 @@ from devicetrust.deviceauth import (
     UnitSuspended,
 )
 from devicetrust.domain import LogicalName, PhysicalId
-from devicetrust.gateway import DeviceMessage, GatewayConfig, MessageKind, TopicLayout, rules
+from devicetrust.gateway import (
+    ACCEPTED,
+    DeviceMessage,
+    GatewayConfig,
+    MessageKind,
+    SinkResult,
+    TopicLayout,
+    rules,
+)
 from devicetrust.gateway.codec import Connect, ProtocolVersion, Publish, QoS, ReasonCode, Will
 from devicetrust.gateway.codec import Properties as MqttProperties
 from devicetrust.gateway.credentials import Presented, refusal_code, select_credential
@@ -212,12 +220,13 @@ class ListSink:
         self.batches: list[list[str | None]] = []
         self._fail = fail_first
 
-    async def store(self, messages: Sequence[DeviceMessage]) -> None:
+    async def store(self, messages: Sequence[DeviceMessage]) -> list[SinkResult]:
         await asyncio.sleep(0)
         if self._fail:
             self._fail -= 1
             raise OSError("database unavailable")
         self.batches.append([m.message_id for m in messages])
+        return [ACCEPTED] * len(messages)
 
 
 def message(n: int) -> DeviceMessage:
@@ -286,5 +295,5 @@ def test_public_surface() -> None:
         name for name in dir(gateway_package)
         if not name.startswith("_") and name not in {
             "acl", "codec", "config", "connection", "credentials", "environment",
-            "feedback", "ingest_sink", "metrics", "rules", "runner", "server", "sessions",
-            "sink", "store_queue"})
+            "feedback", "ingest_sink", "live_revocation", "metrics", "publish_outcome",
+            "rules", "runner", "server", "sessions", "sink", "store_queue"})

@@ -21,9 +21,10 @@ from .ingest_sink import IngestSink
 from .metrics import GatewayCounters
 from .runner import GatewayThread, new_event_loop
 from .server import KICK_REASONS, FeedbackState, Gateway
-from .sink import DeviceMessage, MessageKind, MessageSink
+from .sink import ACCEPTED, DeviceMessage, MessageKind, MessageSink, SinkResult
 
 __all__ = [
+    "ACCEPTED",
     "DEFAULT_PORT",
     "KICK_REASONS",
     "DeviceAuthenticator",
@@ -38,6 +39,7 @@ __all__ = [
     "MessageKind",
     "MessageSink",
     "NoHooks",
+    "SinkResult",
     "TopicLayout",
     "new_event_loop",
     "server_tls_context",

@@ -8,8 +8,9 @@ States, in order, each leaving only forward or to closed:
    order written there; any refusal is a CONNACK with its reason code (3.1.1: return code),
    then close. Only here is a session attached, and only for the proven physical id;
 3. **connected**: PUBLISH to the device's own diagnostics/telemetry topic is stored, and
-   QoS 1 acknowledged only once stored; SUBSCRIBE only to its own feedback topic; keep alive
-   enforced at 1.5x; the session closes when the credential expires;
+   QoS 1 acknowledged only once stored (or refused by the store, `publish_outcome`);
+   SUBSCRIBE only to its own feedback topic; keep alive enforced at 1.5x; the session
+   closes when the credential expires;
 4. **closed**: by the device (DISCONNECT: will discarded unless 0x04), by an error (will
    stored), by a takeover (0x8E, will stored), a kick (0x87/0x98, will not stored), credential
    expiry (0xA0, will not stored) or shutdown (0x8B).
@@ -57,19 +58,12 @@ from .codec import (
 from .credentials import authenticate, refusal_code, select_credential
 from .environment import Environment
 from .feedback import FeedbackChannel
-from .sink import DeviceMessage, MessageKind
+from .publish_outcome import count_outcome, device_message_id, puback_reason
+from .sink import DeviceMessage, MessageKind, SinkResult
 
 _log = logging.getLogger(__name__)
 READ_SIZE = 65536
-MESSAGE_ID_PROPERTY = "msg-id"  # the ingest's name for a device's own message id
 V5 = ProtocolVersion.V5
-
-
-def _device_message_id(publish: Publish) -> str | None:
-    for name, value in publish.properties.user_properties:
-        if name == MESSAGE_ID_PROPERTY:
-            return value  # checked by the store (1-64 printable ASCII, else refused)
-    return None
 
 
 class Connection:
@@ -265,7 +259,7 @@ class Connection:
             if kind.close:
                 return self._protocol_close(kind.reason)
             return self._refuse_publish(p, kind.reason)
-        future = env.store.submit(self._message(p, kind, _device_message_id(p)))
+        future = env.store.submit(self._message(p, kind, device_message_id(p)))
         packet_id = p.packet_id if p.qos is QoS.AT_LEAST_ONCE else None
         if packet_id is not None:
             self._inflight_in += 1
@@ -292,7 +286,7 @@ class Connection:
             will=isinstance(p, Will))
 
     def _stored(self, packet_id: int | None, kind: MessageKind,
-                future: asyncio.Future[None]) -> None:
+                future: asyncio.Future[SinkResult]) -> None:
         counters = self._env.counters
         if packet_id is not None:
             self._inflight_in -= 1
@@ -305,9 +299,10 @@ class Connection:
             # Not acknowledged: the device resends it. Server busy tells an MQTT 5 client why.
             self.disconnect(ReasonCode.SERVER_BUSY, store_will=False)
             return
-        counters.messages_in[kind.value] += 1
+        result = future.result()  # stored, or refused for good: acknowledged either way
+        count_outcome(counters, kind, result)
         if packet_id is not None and not self._closing:
-            self._write(Puback(packet_id))
+            self._write(Puback(packet_id, puback_reason(result, self._version)))
 
     def _on_subscribe(self, p: Subscribe) -> bool:
         device, feedback = self._device, self._feedback
@@ -394,9 +389,9 @@ class Connection:
         future = self._env.store.submit(self._message(will, kind, secrets.token_hex(16)))
         future.add_done_callback(partial(self._will_stored, kind))
 
-    def _will_stored(self, kind: MessageKind, future: asyncio.Future[None]) -> None:
+    def _will_stored(self, kind: MessageKind, future: asyncio.Future[SinkResult]) -> None:
         if not future.cancelled() and future.exception() is None:
-            self._env.counters.messages_in[kind.value] += 1
+            count_outcome(self._env.counters, kind, future.result())
 
     def _finish(self) -> None:
         """The end of the connection, however it came."""

@@ -18,6 +18,8 @@ class GatewayCounters:
     refusals: Counter[str] = field(default_factory=Counter)  # by reason code, e.g. "0x87"
     messages_in: Counter[str] = field(default_factory=Counter)  # by kind, once stored
     messages_stored: int = 0  # by the sink (wills included)
+    # refused by the store (malformed payload, schema, ...), by its reason code; acknowledged
+    messages_refused: Counter[str] = field(default_factory=Counter)
     messages_dropped: int = 0  # QoS 0 messages the sink failed to store
     store_batches: int = 0  # `MessageSink.store` calls (group commits)
     store_failures: int = 0  # failed `MessageSink.store` calls
@@ -44,6 +46,8 @@ class GatewayCounters:
         }
         for code, n in sorted(self.refusals.items()):
             out[f'devicetrust_gateway_refusals_total{{reason_code="{code}"}}'] = n
+        for reason, n in sorted(self.messages_refused.items()):
+            out[f'devicetrust_gateway_messages_refused_total{{reason="{reason}"}}'] = n
         for kind, n in sorted(self.messages_in.items()):
             out[f'devicetrust_gateway_messages_in_total{{kind="{kind}"}}'] = n
         return out

@@ -2,9 +2,12 @@
 
 The gateway acknowledges a QoS 1 PUBLISH only after `MessageSink.store` returned for the batch
 holding it, so a sink must return only once the messages are durable (committed), and raise
-otherwise. It never decides where a message is filed: diagnostics belong to the logical
-identity and telemetry to the physical unit, and the message carries both identities as the
-credential proved them when the device connected.
+otherwise. It returns a `SinkResult` per message: accepted (stored, or a duplicate), or
+refused with the store's reason code (a malformed payload, a schema violation, ...), which
+the gateway reports to the device (MQTT 5 PUBACK 0x99) and counts. It never decides where a
+message is filed: diagnostics belong to the logical identity and telemetry to the physical
+unit, and the message carries both identities as the credential proved them when the device
+connected.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Protocol
 from devicetrust.domain.ids import LogicalName, PhysicalId
 from devicetrust.ingest.records import MessageKind
 
-__all__ = ["DeviceMessage", "MessageKind", "MessageSink"]
+__all__ = ["ACCEPTED", "DeviceMessage", "MessageKind", "MessageSink", "SinkResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,19 @@ class DeviceMessage:
     will: bool = False  # stored because the connection dropped abnormally
 
 
+@dataclass(frozen=True, slots=True)
+class SinkResult:
+    """What became of one message: accepted (`refused` is None) or refused for good, with
+    the store's reason code (e.g. `ingest.payload_malformed`, `ingest.schema_violation`)."""
+
+    refused: str | None = None
+
+
+ACCEPTED = SinkResult()
+
+
 class MessageSink(Protocol):
-    async def store(self, messages: Sequence[DeviceMessage]) -> None:
-        """Store every message durably, or raise (then none of them is acknowledged)."""
+    async def store(self, messages: Sequence[DeviceMessage]) -> Sequence[SinkResult]:
+        """Store every message durably and say, in order, what became of each one; or
+        raise (then none of them is acknowledged)."""
         ...

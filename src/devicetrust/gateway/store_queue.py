@@ -1,7 +1,8 @@
 """Group commit: messages from every connection are stored in batches through one sink.
 
-Each submitted message gets a future that resolves when the batch holding it was stored (or
-fails with the sink's error). One flusher task takes everything waiting (up to `max_batch`)
+Each submitted message gets a future that resolves, with the sink's `SinkResult` for it
+(accepted, or refused with a reason), when the batch holding it was stored (or fails with
+the sink's error). One flusher task takes everything waiting (up to `max_batch`)
 and calls `MessageSink.store` once; while it waits, the next batch gathers, so under load a
 batch grows to what the database can absorb per round trip. Batches are stored and resolved
 in submission order, so the PUBACKs of one connection leave in the order of its PUBLISHes
@@ -19,7 +20,7 @@ import logging
 from collections import deque
 
 from .metrics import GatewayCounters
-from .sink import DeviceMessage, MessageSink
+from .sink import DeviceMessage, MessageSink, SinkResult
 
 _log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class StoreQueue:
         self._counters = counters if counters is not None else GatewayCounters()
         self._max_batch = max_batch
         self._max_pending = max_pending
-        self._waiting: deque[tuple[DeviceMessage, asyncio.Future[None]]] = deque()
+        self._waiting: deque[tuple[DeviceMessage, asyncio.Future[SinkResult]]] = deque()
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -43,8 +44,8 @@ class StoreQueue:
         """Wait until fewer than `max_pending` messages are waiting (backpressure)."""
         await self._room.wait()
 
-    def submit(self, message: DeviceMessage) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def submit(self, message: DeviceMessage) -> asyncio.Future[SinkResult]:
+        future: asyncio.Future[SinkResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((message, future))
         if len(self._waiting) >= self._max_pending:
             self._room.clear()
@@ -70,7 +71,10 @@ class StoreQueue:
                 self._room.set()
             self._counters.store_batches += 1
             try:
-                await self._sink.store([message for message, _ in batch])
+                results = await self._sink.store([message for message, _ in batch])
+                if len(results) != len(batch):
+                    # Fail closed: a sink that lost count cannot say which one it stored.
+                    raise RuntimeError(f"sink answered {len(results)} of {len(batch)}")
             except Exception as exc:
                 # Any sink failure fails the batch: every waiting connection gets it
                 # and none of them acknowledges.
@@ -80,8 +84,8 @@ class StoreQueue:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            self._counters.messages_stored += len(batch)
-            for _, future in batch:
+            for (_, future), result in zip(batch, results, strict=True):
+                self._counters.messages_stored += result.refused is None
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(result)
         self._wake.clear()

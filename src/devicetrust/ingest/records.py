@@ -31,6 +31,7 @@ class Outcome(enum.StrEnum):
 class FeedbackStatus(enum.StrEnum):
     PENDING = "pending"  # queued, not yet accepted by the broker
     PUBLISHED = "published"  # the broker acknowledged it (QoS 1) for the holder's topic
+    DELIVERED = "delivered"  # the device itself acknowledged it (PUBACK; embedded gateway)
     EXPIRED = "expired"  # its time to live passed before it could be published
 
 
@@ -39,13 +40,15 @@ class InboundMessage:
     """One report as the transport authenticated it: `physical_id` comes from the device's
     proven credential (certificate CN, token), never from the payload or client id.
     `message_id` is the device's own id for the report when it sends one (MQTT 5 user
-    property `msg-id`); without it the payload's SHA-256 is the idempotence key."""
+    property `msg-id`); without it the payload's SHA-256 is the idempotence key.
+    `content_type` names the payload's encoding (`ingest.encodings`)."""
 
     physical_id: PhysicalId
     kind: MessageKind
     payload: bytes
     received_at: datetime
     message_id: str | None = None
+    content_type: str | None = None  # MQTT 5 Content Type: the payload's encoding (None: JSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class StoreResult:
     message_key: str
     logical_name: LogicalName | None = None
     reason: str | None = None  # an error code when refused, e.g. `ingest.payload_too_large`
+    detail: str | None = None  # for the operator: e.g. the field of a schema violation
 
     @property
     def acknowledge(self) -> bool:

@@ -5,6 +5,10 @@
     store.diagnostics_of("line-03-left-welding-12", since=now - timedelta(hours=1))
     store.telemetry_of(pid)
 
+Each payload is decoded by its content type (JSON, CBOR, MessagePack: `ingest.encodings`)
+and checked against its stream's schema (`ingest.schemas`, replaceable per store) before
+anything is written; the stored document is JSON whatever the encoding.
+
 Diagnostics are filed under the logical identity the sending unit holds when the message is
 stored (its row id, so the history survives renames, and the name at that time), stamped
 with the unit; after a replacement the new unit's reports continue the same history.
@@ -25,7 +29,7 @@ call it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -38,6 +42,7 @@ from sqlalchemy.orm import Session
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import DeviceTrustError, InvalidInput
 from devicetrust.domain.ids import LogicalName, PhysicalId, parse_physical_id
+from devicetrust.ingest.encodings import DecodeLimits
 from devicetrust.ingest.lookup import logical_id_of
 from devicetrust.ingest.records import (
     InboundMessage,
@@ -46,7 +51,8 @@ from devicetrust.ingest.records import (
     StoredMessage,
     StoreResult,
 )
-from devicetrust.ingest.rules import DEFAULT_MAX_PAYLOAD, message_key, parse_payload
+from devicetrust.ingest.rules import DEFAULT_MAX_PAYLOAD, message_key, read_report
+from devicetrust.ingest.schemas import DEFAULT_SCHEMAS, StreamSchema
 from devicetrust.store.database import Database
 from devicetrust.store.models import BindingRow, LogicalIdentityRow, PhysicalIdentityRow
 from devicetrust.store.models_data_plane import DeviceMessageRow
@@ -70,13 +76,20 @@ class _Row:
 
 class MessageStore:
     def __init__(
-        self, db: Database, clock: Clock, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+        schemas: Mapping[MessageKind, StreamSchema] = DEFAULT_SCHEMAS,
     ) -> None:
         if max_payload_bytes < 1:
             raise ValueError("max_payload_bytes is positive")
         self._db = db
         self._clock = clock
         self._max_payload = max_payload_bytes
+        self._limits = DecodeLimits(max_bytes=max_payload_bytes)
+        self._schemas = dict(schemas)
 
     @property
     def max_payload_bytes(self) -> int:
@@ -95,9 +108,12 @@ class MessageStore:
         for index, message in enumerate(messages):
             try:
                 key = message_key(message.kind, message.payload, message.message_id)
-                body = parse_payload(message.payload, max_bytes=self._max_payload)
+                body = read_report(message.kind, message.payload, message.content_type,
+                                   limits=self._limits, schemas=self._schemas)
             except DeviceTrustError as exc:
-                results[index] = StoreResult(Outcome.REFUSED, "", reason=exc.code)
+                results[index] = StoreResult(
+                    Outcome.REFUSED, "", reason=exc.code, detail=exc.message
+                )
                 continue
             candidates.append((index, message, key, body))
         if candidates:

@@ -6,7 +6,10 @@ stores what arrives in batches (`MessageStore.store_batch`, one transaction per 
 acknowledges each QoS 1 message to the broker only after the batch committed (paho's
 manual acknowledgments). A worker that dies before acknowledging gets the messages again
 when it reconnects with the same client id (persistent session); the store's unique key
-turns that redelivery into a duplicate, so every message is stored exactly once.
+turns that redelivery into a duplicate, so every message is stored exactly once. A message
+the store refuses (an unknown content type, a malformed payload, a schema violation, ...) is
+acknowledged all the same, so the broker does not redeliver it forever, and counted by
+reason (`stats.refusals`). The payload's encoding is its MQTT 5 Content Type.
 An acknowledgment is never sent on a newer connection than the message came in on (packet
 ids are per connection): such a message is simply redelivered.
 
@@ -241,7 +244,8 @@ class IngestWorker:
             return None
         if kind is None or unit != parts[-2]:
             return None
-        return InboundMessage(unit, kind, bytes(message.payload), received.at, _message_id(message))
+        return InboundMessage(unit, kind, bytes(message.payload), received.at,
+                              _message_id(message), _content_type(message))
 
     def _count_refusal(self, code: str) -> None:
         self.stats.refused += 1
@@ -292,6 +296,12 @@ class IngestWorker:
 
 def _code(exc: Exception) -> str:
     return exc.code if isinstance(exc, DeviceTrustError) else "store.unavailable"
+
+
+def _content_type(message: mqtt.MQTTMessage) -> str | None:
+    """The MQTT 5 Content Type (the payload's encoding); None for JSON and MQTT 3.1.1."""
+    value = getattr(getattr(message, "properties", None), "ContentType", None)
+    return str(value) if value is not None else None
 
 
 def _message_id(message: mqtt.MQTTMessage) -> str | None:
