@@ -69,6 +69,8 @@ def _concrete(path: str) -> str:
         "ref": "c2c38155-b0d2-48b6-82fd-22fe3b316224",
         "registration": "c2c38155-b0d2-48b6-82fd-22fe3b316224",
         "version": "1",
+        "logical_name": NAME,
+        "feedback_id": "5f0c9c8e-6c1e-4d6f-9a53-0d8f1b7c2a10",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

@@ -20,7 +20,9 @@ from devicetrust.api.routers.api_keys import router as api_keys_router
 from devicetrust.api.routers.audit import router as audit_router
 from devicetrust.api.routers.credentials import device_router as credentials_device_router
 from devicetrust.api.routers.credentials import router as credentials_router
+from devicetrust.api.routers.data import router as data_router
 from devicetrust.api.routers.est import router as est_router
+from devicetrust.api.routers.feedback import router as feedback_router
 from devicetrust.api.routers.logical import router as logical_router
 from devicetrust.api.routers.operations import router as operations_router
 from devicetrust.api.routers.physical import router as physical_router
@@ -39,7 +41,8 @@ from devicetrust.runtime.container import Platform
 DESCRIPTION = """\
 Identity registry of a devicetrust fleet: physical identities (immutable, one per unit),
 logical identities (business names, mutable and transferable), their bindings and history,
-the certificate authority, webhooks and the audit log.
+the certificate authority, webhooks and the audit log; the devices' diagnostics and
+telemetry, and feedback to them.
 
 Every request needs an operator API key (`Authorization: Bearer dt_...` or `X-API-Key`)
 holding the scope the route names; errors are `application/problem+json` with a stable `code`.
@@ -91,6 +94,8 @@ def create_app(platform: Platform) -> FastAPI:
         policy_router,
         posture_router,
         credentials_router,
+        data_router,
+        feedback_router,
     ):
         app.include_router(router, responses=_PROBLEM_RESPONSES)
     app.include_router(provisioning_device_router, responses=_PROBLEM_RESPONSES)

@@ -69,6 +69,10 @@ class Scope(enum.StrEnum):
     # register, revoke). Their own scopes: a new token key is a secret shown once.
     CREDENTIAL_READ = "credential:read"
     CREDENTIAL_WRITE = "credential:write"
+    # The data plane: devices' diagnostics and telemetry, feedback status (read); sending
+    # feedback to devices (write).
+    DATA_READ = "data:read"
+    DATA_WRITE = "data:write"
     ADMIN = "admin"
 
 

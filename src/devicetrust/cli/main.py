@@ -17,10 +17,12 @@ from devicetrust.cli import (
     ca,
     cert,
     credential,
+    data,
     device,
     enrollment,
     factory,
     factory_provisioning,
+    feedback,
     gateway,
     identity,
     output,
@@ -90,6 +92,8 @@ app.add_typer(enrollment.app, name="enrollment")
 app.add_typer(policy.app, name="policy")
 app.add_typer(credential.app, name="credential")
 app.add_typer(gateway.app, name="gateway")
+app.add_typer(data.app, name="data")
+app.add_typer(feedback.app, name="feedback")
 app.command(
     "ingest",
     epilog=output.example(

@@ -6,7 +6,9 @@ disconnected at once, and its reconnection is refused by device authentication.
     watch.run_once()                                       # every ~0.25 s, on a thread
 
 `LiveDevices` records who is connected with which credential (hooks run on the gateway's
-loop; the record is guarded by a lock so the watch can read it from its own thread).
+loop; the record is guarded by a lock so the watch can read it from its own thread). It
+also passes `connected` and `feedback_acked` on to optional listeners (the feedback
+delivery), which must not block either: they hand the work to a thread.
 `run_once` re-reads, for the connected units only, what decides whether they may stay:
 
     the unit's lifecycle state      suspended, quarantined, decommissioned (a replaced unit
@@ -43,23 +45,35 @@ from .codec import ReasonCode
 CHUNK = 500
 
 
+def _ignore(*_args: object) -> None:
+    return None
+
+
 class LiveDevices:
     """`GatewayHooks` that remember each connected device's proven credential."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        on_connected: Callable[[PhysicalId], None] = _ignore,
+        on_feedback_acked: Callable[[PhysicalId, str], None] = _ignore,
+    ) -> None:
         self._devices: dict[PhysicalId, AuthenticatedDevice] = {}
         self._lock = threading.Lock()
+        self._on_connected = on_connected
+        self._on_feedback_acked = on_feedback_acked
 
     def connected(self, device: AuthenticatedDevice) -> None:
         with self._lock:
             self._devices[device.physical_id] = device
+        self._on_connected(device.physical_id)
 
     def disconnected(self, physical_id: PhysicalId) -> None:
         with self._lock:
             self._devices.pop(physical_id, None)
 
     def feedback_acked(self, physical_id: PhysicalId, feedback_id: str) -> None:
-        return None
+        self._on_feedback_acked(physical_id, feedback_id)
 
     def refused(self, physical_id: PhysicalId, reason: ReasonCode, what: str) -> None:
         return None

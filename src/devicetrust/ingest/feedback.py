@@ -5,7 +5,9 @@ unit that holds the identity then (so feedback sent before a replacement reaches
 unit). It waits while nobody holds the identity, until its time to live runs out; at most
 `max_pending` wait per identity (a full queue refuses with `ingest.feedback_queue_full`).
 The transport publishes what `due()` returns and reports each broker acknowledgment with
-`mark_published` -- a status written only after the broker took the message (QoS 1).
+`mark_published` -- a status written only after the broker took the message (QoS 1). A
+transport that sees the device's own acknowledgment (the embedded gateway) reports it with
+`mark_delivered`: pending -> published -> delivered, or pending -> expired.
 Never routes feedback to a unit that does not hold the identity at publish time.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,6 +28,7 @@ from devicetrust.domain.ids import LogicalName, PhysicalId
 from devicetrust.ingest.lookup import current_name, holder_of, logical_id_of
 from devicetrust.ingest.records import Feedback, FeedbackStatus
 from devicetrust.store.database import Database
+from devicetrust.store.models import BindingRow
 from devicetrust.store.models_data_plane import FeedbackRow
 
 MAX_FEEDBACK_BYTES = 16 * 1024
@@ -58,7 +61,12 @@ class FeedbackQueue:
         if not timedelta(0) < ttl <= MAX_TTL:
             raise InvalidInput("ingest.bad_ttl", f"ttl is between 0 and {MAX_TTL.days} days")
         body = dict(payload)
-        size = len(json.dumps(body, allow_nan=False).encode("utf-8"))
+        try:
+            size = len(json.dumps(body, allow_nan=False).encode("utf-8"))
+        except (TypeError, ValueError, RecursionError) as exc:  # NaN, Infinity, non-JSON
+            raise InvalidInput(
+                "ingest.feedback_not_json", "feedback is a JSON object (no NaN or Infinity)"
+            ) from exc
         if size > MAX_FEEDBACK_BYTES:
             raise InvalidInput(
                 "ingest.feedback_too_large", f"feedback is at most {MAX_FEEDBACK_BYTES} bytes"
@@ -95,9 +103,11 @@ class FeedbackQueue:
             session.add(row)
             return _to_feedback(row)
 
-    def due(self, *, limit: int = 100) -> list[Routed]:
+    def due(self, *, limit: int = 100, units: Collection[str] | None = None) -> list[Routed]:
         """Pending feedback whose identity has a holder now, oldest first; expires what
-        outlived its time to live."""
+        outlived its time to live. With `units`, only feedback for the identities those
+        units hold (a transport asks for its connected devices: offline holders then never
+        crowd them out of the `limit`)."""
         now = self._clock.now()
         with self._db.transaction() as session:
             session.execute(
@@ -108,11 +118,18 @@ class FeedbackQueue:
                 )
                 .values(status=FeedbackStatus.EXPIRED.value)
             )
+            query = select(FeedbackRow).where(FeedbackRow.status == FeedbackStatus.PENDING.value)
+            if units is not None:
+                query = query.where(
+                    FeedbackRow.logical_id.in_(
+                        select(BindingRow.logical_id).where(
+                            BindingRow.physical_id.in_(sorted(units)),
+                            BindingRow.ended_at.is_(None),
+                        )
+                    )
+                )
             rows = session.execute(
-                select(FeedbackRow)
-                .where(FeedbackRow.status == FeedbackStatus.PENDING.value)
-                .order_by(FeedbackRow.created_at, FeedbackRow.id)
-                .limit(limit)
+                query.order_by(FeedbackRow.created_at, FeedbackRow.id).limit(limit)
             ).scalars()
             routed: list[Routed] = []
             for row in rows:
@@ -138,6 +155,21 @@ class FeedbackQueue:
                     published_at=now,
                 )
             )
+
+    def mark_delivered(self, feedback_id: str, physical_id: str) -> bool:
+        """The unit it was published to acknowledged it (MQTT PUBACK). False when it is not
+        a published feedback of that unit (another unit's, unknown, already delivered)."""
+        with self._db.transaction() as session:
+            done: int = session.execute(
+                update(FeedbackRow)
+                .where(
+                    FeedbackRow.id == feedback_id,
+                    FeedbackRow.status == FeedbackStatus.PUBLISHED.value,
+                    FeedbackRow.physical_id == physical_id,
+                )
+                .values(status=FeedbackStatus.DELIVERED.value)
+            ).rowcount  # type: ignore[attr-defined]
+            return done == 1
 
     def get(self, feedback_id: str) -> Feedback:
         with self._db.read() as session:

@@ -15,6 +15,11 @@ device authentication then decides (revocation, unit state, policy).
 
 Live revocation: `RevocationWatch` re-reads, every `[gateway] revocation_check_seconds`, the
 standing of the connected devices and kicks those that lost it (see gateway/live_revocation).
+
+Feedback: `FeedbackDelivery` (runtime/feedback_delivery) publishes the ingest's feedback
+queue to connected units -- a unit's queued feedback as soon as it connects, new feedback
+for online units every `FEEDBACK_SECONDS` -- and records the devices' acknowledgments
+(status `delivered`). The gateway's hooks only post events; a thread does the database work.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.exc import OperationalError
 
 from devicetrust.domain.errors import DeviceTrustError
+from devicetrust.domain.ids import PhysicalId
 from devicetrust.gateway import (
     Gateway,
     GatewayConfig,
@@ -41,12 +47,17 @@ from devicetrust.gateway import (
     server_tls_context,
 )
 from devicetrust.gateway.live_revocation import LiveDevices, RevocationWatch
+from devicetrust.ingest.feedback import FeedbackQueue
 from devicetrust.ingest.store import MessageStore
 from devicetrust.pki import CaRole, Profile
 from devicetrust.runtime.container import Platform, data_plane_of
+from devicetrust.runtime.feedback_delivery import FeedbackDelivery
 
 _log = logging.getLogger(__name__)
 ACTOR = "system:gateway"
+# New feedback for online units waits at most this long (a unit's queued feedback goes out
+# as soon as it connects). `serve --workers N` sends from other processes: polling it is.
+FEEDBACK_SECONDS = 1.0
 
 
 class EmbeddedDataPlane:
@@ -55,7 +66,12 @@ class EmbeddedDataPlane:
         self._running: GatewayThread | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        self.live = LiveDevices()
+        self._deliverer: threading.Thread | None = None
+        self.feedback = FeedbackDelivery(FeedbackQueue(platform.db, platform.clock))
+        self.live = LiveDevices(
+            on_connected=self.feedback.unit_connected,
+            on_feedback_acked=self.feedback.feedback_acked,
+        )
 
     @property
     def port(self) -> int | None:
@@ -100,16 +116,27 @@ class EmbeddedDataPlane:
             name="gateway-revocation-watch", daemon=True,
         )
         self._watcher.start()
+        self._deliverer = threading.Thread(
+            target=self.feedback.run,
+            args=(running.publish_feedback, self._online, self._stop, FEEDBACK_SECONDS),
+            name="gateway-feedback", daemon=True,
+        )
+        self._deliverer.start()
         _log.info("MQTT gateway listening on %s:%d", config.host, running.port)
         return True
 
     def stop(self) -> None:
         self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
+        self.feedback.wake()
+        for thread in (self._watcher, self._deliverer):
+            if thread is not None:
+                thread.join(timeout=5)
         if self._running is not None:
             self._running.stop()
             self._running = None
+
+    def _online(self) -> list[PhysicalId]:
+        return [device.physical_id for device in self.live.snapshot()]
 
     def _watch(self, watch: RevocationWatch, interval: float) -> None:
         while not self._stop.is_set():

@@ -1,0 +1,151 @@
+"""Feedback through the embedded gateway: the ingest's durable queue (`FeedbackQueue`) to the
+devices' `{prefix}/{physical-id}/feedback` topics, and their acknowledgments back.
+
+    delivery = FeedbackDelivery(FeedbackQueue(db, clock))
+    live = LiveDevices(on_connected=delivery.unit_connected,
+                       on_feedback_acked=delivery.feedback_acked)     # the gateway's hooks
+    delivery.run(running.publish_feedback, online, stop, interval)    # on its own thread
+
+The gateway's hooks only post an event (`SimpleQueue.put` never blocks its loop); the thread
+does the database work. Each round it records the acknowledgments, then publishes what is
+due: at once for a unit that just connected (its queued feedback), and every `interval` for
+all connected units (feedback sent while they are online). Status transitions:
+
+    pending --gateway took it (SENT or QUEUED in the session)--> published
+    published --the device's PUBACK for it (QoS 1)-------------> delivered
+
+A unit that is offline without a session (NO_SESSION) or whose session queue is full
+(QUOTA_EXCEEDED) leaves the feedback pending, for its next connection or round. Feedback is
+asked for by connected unit (`FeedbackQueue.due(units=...)`), so offline holders never
+crowd out the online ones. Never publishes to a unit that does not hold the identity (the
+queue routes) and never marks a feedback delivered on another unit's acknowledgment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.exc import OperationalError
+
+from devicetrust.domain.errors import DeviceTrustError
+from devicetrust.domain.ids import PhysicalId
+from devicetrust.gateway import FeedbackState
+from devicetrust.ingest.feedback import FeedbackQueue
+
+_log = logging.getLogger(__name__)
+CHUNK = 500  # connected units per query (SQLite binds at most 32,766 parameters)
+_TAKEN = (FeedbackState.SENT, FeedbackState.QUEUED)
+
+
+class Publish(Protocol):
+    def __call__(
+        self, physical_id: PhysicalId, payload: bytes, *, feedback_id: str | None = None
+    ) -> FeedbackState: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Connected:
+    physical_id: PhysicalId
+
+
+@dataclass(frozen=True, slots=True)
+class _Acked:
+    physical_id: PhysicalId
+    feedback_id: str
+
+
+class _Wake:
+    pass
+
+
+_Event = _Connected | _Acked | _Wake
+
+
+class FeedbackDelivery:
+    def __init__(self, feedback: FeedbackQueue, *, batch: int = 100) -> None:
+        self._feedback = feedback
+        self._batch = batch
+        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+
+    # ---- called by the gateway's hooks, on its event loop: never block --------------------
+
+    def unit_connected(self, physical_id: PhysicalId) -> None:
+        self._events.put(_Connected(physical_id))
+
+    def feedback_acked(self, physical_id: PhysicalId, feedback_id: str) -> None:
+        self._events.put(_Acked(physical_id, feedback_id))
+
+    def wake(self) -> None:
+        self._events.put(_Wake())
+
+    # ---- the delivery thread ---------------------------------------------------------------
+
+    def run(
+        self,
+        publish: Publish,
+        online: Callable[[], Collection[PhysicalId]],
+        stop: threading.Event,
+        interval: float,
+    ) -> None:
+        """Until `stop` is set (call `wake()` after setting it): rounds of `run_once`."""
+        next_sweep = time.monotonic()
+        while not stop.is_set():
+            timeout = max(0.0, next_sweep - time.monotonic())
+            events: list[_Event] = []
+            with contextlib.suppress(queue.Empty):  # a round is due: go on without an event
+                events.append(self._events.get(timeout=timeout))
+            sweep = time.monotonic() >= next_sweep
+            if stop.is_set():
+                return
+            try:
+                self.run_once(publish, online() if sweep else (), events)
+            except (OperationalError, DeviceTrustError, TimeoutError) as exc:
+                _log.warning("feedback delivery failed, will retry: %s", type(exc).__name__)
+            if sweep:
+                next_sweep = time.monotonic() + interval
+
+    def run_once(
+        self,
+        publish: Publish,
+        online: Collection[PhysicalId],
+        events: Collection[_Event] = (),
+    ) -> None:
+        """Record acknowledgments, then publish what is due to the units that just
+        connected and to `online`."""
+        pending = list(events)
+        while True:  # drain without waiting
+            try:
+                pending.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        units: set[PhysicalId] = set(online)
+        for event in pending:
+            if isinstance(event, _Acked):
+                if not self._feedback.mark_delivered(event.feedback_id, event.physical_id):
+                    _log.debug("ack of %s by %s matched no published feedback",
+                               event.feedback_id, event.physical_id)
+            elif isinstance(event, _Connected):
+                units.add(event.physical_id)
+        ordered = sorted(units)
+        for start in range(0, len(ordered), CHUNK):
+            self._publish(publish, ordered[start : start + CHUNK])
+
+    def _publish(self, publish: Publish, units: list[PhysicalId]) -> None:
+        for routed in self._feedback.due(limit=self._batch, units=units):
+            item = routed.feedback
+            payload = json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False)
+            state = publish(routed.physical_id, payload.encode("utf-8"),
+                            feedback_id=item.feedback_id)
+            if state in _TAKEN:
+                self._feedback.mark_published(item.feedback_id, routed.physical_id)
+            else:  # offline without a session, or its queue is full: stays pending
+                _log.debug("feedback %s for %s: %s", item.feedback_id, routed.physical_id,
+                           state.value)
