@@ -53,20 +53,8 @@ from .gateway_fixtures import (
     Device,
     PahoDevice,
     Tls,
-    auth,
-    clock,
-    db,
-    gateway,
-    hooks,
-    make_device,
-    message_store,
     paho_device,
-    paho_devices,
-    tls,
 )
-
-__all__ = ["auth", "clock", "db", "gateway", "hooks", "make_device", "message_store",
-           "paho_devices", "tls"]
 
 V5 = ProtocolVersion.V5
 NAME = "line-03-left-welding-12"

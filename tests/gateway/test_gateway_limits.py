@@ -33,20 +33,7 @@ from .gateway_fixtures import (
     WAIT,
     Device,
     Tls,
-    auth,
-    clock,
-    db,
-    gateway,
-    gateway_config,
-    hooks,
-    make_device,
-    message_store,
-    sink,
-    tls,
 )
-
-__all__ = ["auth", "clock", "db", "gateway", "gateway_config", "hooks", "make_device",
-           "message_store", "sink", "tls"]
 
 V5 = ProtocolVersion.V5
 

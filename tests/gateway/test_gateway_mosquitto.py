@@ -21,21 +21,8 @@ from .gateway_fixtures import (
     WAIT,
     Device,
     Tls,
-    auth,
-    clock,
-    db,
-    gateway,
-    gateway_config,
-    hooks,
-    make_device,
-    message_store,
     mosquitto_clients,
-    sink,
-    tls,
 )
-
-__all__ = ["auth", "clock", "db", "gateway", "gateway_config", "hooks", "make_device",
-           "message_store", "sink", "tls"]
 
 NAME = "line-03-left-welding-12"
 VERSIONS = ["mqttv5", "mqttv311"]

@@ -21,33 +21,8 @@ from .gateway_fixtures import (
     Device,
     PahoDevice,
     Tls,
-    auth,
-    clock,
-    db,
-    gateway,
-    gateway_config,
-    hooks,
-    make_device,
-    message_store,
     paho_device,
-    paho_devices,
-    sink,
-    tls,
 )
-
-__all__ = [
-    "auth",
-    "clock",
-    "db",
-    "gateway",
-    "gateway_config",
-    "hooks",
-    "make_device",
-    "message_store",
-    "paho_devices",
-    "sink",
-    "tls",
-]
 
 NAME = "line-03-left-welding-12"
 PAYLOAD_FORMAT_INVALID = 0x99

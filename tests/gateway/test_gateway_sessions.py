@@ -25,33 +25,8 @@ from .gateway_fixtures import (
     PahoDevice,
     RecordingHooks,
     Tls,
-    auth,
-    clock,
-    db,
-    gateway,
-    gateway_config,
-    hooks,
-    make_device,
-    message_store,
     paho_device,
-    paho_devices,
-    sink,
-    tls,
 )
-
-__all__ = [
-    "auth",
-    "clock",
-    "db",
-    "gateway",
-    "gateway_config",
-    "hooks",
-    "make_device",
-    "message_store",
-    "paho_devices",
-    "sink",
-    "tls",
-]
 
 NAME = "line-03-left-welding-12"
 VERSIONS = [pytest.param(True, id="mqttv5"), pytest.param(False, id="mqttv311")]
