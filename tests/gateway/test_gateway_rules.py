@@ -295,5 +295,5 @@ def test_public_surface() -> None:
         name for name in dir(gateway_package)
         if not name.startswith("_") and name not in {
             "acl", "codec", "config", "connection", "credentials", "environment",
-            "feedback", "ingest_sink", "live_revocation", "metrics", "publish_outcome",
+            "feedback", "ingest_sink", "live_revocation", "metrics", "publish_outcome", "refusal_audit",
             "rules", "runner", "server", "sessions", "sink", "store_queue"})

@@ -142,3 +142,31 @@ def test_a_revoked_certificate_drops_the_session(
         paho.wait(lambda: all(d.physical_id != device.physical_id for d in plane.live.snapshot()))
     finally:
         paho.close()
+
+
+def test_a_foreign_topic_is_refused_and_audited(
+    platform: Platform, plane: EmbeddedDataPlane, tmp_path: Path
+) -> None:
+    device = _device(platform, tmp_path, NAME)
+    other = _device(platform, tmp_path, "line-03-left-welding-13")
+    assert plane.port is not None
+    paho = _connected(platform, tmp_path, device, plane.port)
+    try:
+        code = paho.publish(f"devices/{other.physical_id}/telemetry", {"torque": [1.0]})
+        assert code == 0x87
+    finally:
+        paho.close()
+    topic = f"devices/{other.physical_id}/telemetry"
+    deadline = time.monotonic() + WAIT
+    while True:  # the auditor writes on the watch thread's next pass
+        found = [
+            e
+            for e in platform.audit.entries(limit=1000, subject=device.physical_id)
+            if e.action == "gateway.refused"
+        ]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [(e.details["refused"], e.details["attempts"]) for e in found] == [
+        (f"publish to {topic!r}", 1)
+    ]

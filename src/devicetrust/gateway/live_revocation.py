@@ -57,11 +57,13 @@ class LiveDevices:
         *,
         on_connected: Callable[[PhysicalId], None] = _ignore,
         on_feedback_acked: Callable[[PhysicalId, str], None] = _ignore,
+        on_refused: Callable[[PhysicalId, ReasonCode, str], None] = _ignore,
     ) -> None:
         self._devices: dict[PhysicalId, AuthenticatedDevice] = {}
         self._lock = threading.Lock()
         self._on_connected = on_connected
         self._on_feedback_acked = on_feedback_acked
+        self._on_refused = on_refused
 
     def connected(self, device: AuthenticatedDevice) -> None:
         with self._lock:
@@ -76,7 +78,7 @@ class LiveDevices:
         self._on_feedback_acked(physical_id, feedback_id)
 
     def refused(self, physical_id: PhysicalId, reason: ReasonCode, what: str) -> None:
-        return None
+        self._on_refused(physical_id, reason, what)
 
     def snapshot(self) -> list[AuthenticatedDevice]:
         with self._lock:

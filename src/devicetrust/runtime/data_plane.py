@@ -47,6 +47,7 @@ from devicetrust.gateway import (
     server_tls_context,
 )
 from devicetrust.gateway.live_revocation import LiveDevices, RevocationWatch
+from devicetrust.gateway.refusal_audit import RefusalAuditor
 from devicetrust.ingest.feedback import FeedbackQueue
 from devicetrust.ingest.store import MessageStore
 from devicetrust.pki import CaRole, Profile
@@ -68,9 +69,11 @@ class EmbeddedDataPlane:
         self._watcher: threading.Thread | None = None
         self._deliverer: threading.Thread | None = None
         self.feedback = FeedbackDelivery(FeedbackQueue(platform.db, platform.clock))
+        self.refusals = RefusalAuditor(platform.db, platform.clock)
         self.live = LiveDevices(
             on_connected=self.feedback.unit_connected,
             on_feedback_acked=self.feedback.feedback_acked,
+            on_refused=self.refusals.refused,
         )
 
     @property
@@ -143,6 +146,7 @@ class EmbeddedDataPlane:
             try:
                 for verdict in watch.run_once():
                     _log.info("gateway closed %s (%s)", verdict.physical_id, verdict.why)
+                self.refusals.flush()  # what authenticated devices were refused: audited
             except (OperationalError, DeviceTrustError) as exc:
                 _log.warning("revocation check failed, will retry: %s", type(exc).__name__)
             self._stop.wait(interval)
