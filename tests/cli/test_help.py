@@ -65,6 +65,15 @@ def test_the_command_tree_is_complete() -> None:
         ("audit", "list"),
         *(("webhook", c) for c in ("add", "list", "remove")),
         *(("apikey", c) for c in ("create", "list", "revoke")),
+        *(("policy", c) for c in ("show", "set", "relax", "relaxations", "revoke-relaxation")),
+        ("posture",),
+        ("credential", "verify"),
+        *(("credential", "token-key", c) for c in ("rotate", "adopt", "list", "revoke")),
+        *(("credential", "public-key", c) for c in ("register", "list", "revoke")),
+        ("gateway", "mosquitto-config"),
+        ("ingest",),
+        *(("data", c) for c in ("diagnostics", "telemetry")),
+        *(("feedback", c) for c in ("send", "status", "list")),
     }
     assert expected <= set(_leaves())
 

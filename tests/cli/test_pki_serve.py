@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from cryptography import x509
 
 from tests.cli.pki_steps import device_csr, initialise, ok, register, run
+from tests.conftest import free_port
 
 if TYPE_CHECKING:
     from tests.cli.conftest import Cli
@@ -28,12 +28,6 @@ pytestmark = pytest.mark.skipif(
 )
 AUTO_REVOKE_DEADLINE = 20.0
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

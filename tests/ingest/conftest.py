@@ -36,7 +36,7 @@ from devicetrust.ingest.connection import BrokerConnection
 from devicetrust.ingest.worker import IngestWorker
 from devicetrust.pki import Hierarchy, PkiService, Profile
 from devicetrust.store.database import Database
-from tests.conftest import require_service
+from tests.conftest import free_port, require_service
 from tests.pki.certs import make_csr
 
 ACTOR = "operator:test"
@@ -46,12 +46,6 @@ ACTOR = "operator:test"
 def clock() -> FixedClock:
     # Mosquitto checks certificates against the real time: issue them "now".
     return FixedClock(datetime.now(UTC))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

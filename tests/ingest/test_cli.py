@@ -21,7 +21,7 @@ from tests.cli.pki_steps import device_csr, initialise, ok, register
 from tests.conftest import require_service
 
 from .clients import eventually
-from .conftest import free_port
+from tests.conftest import free_port
 
 
 @pytest.fixture
