@@ -18,10 +18,9 @@ import pytest
 
 from tests.cli.conftest import Cli, clean_env
 from tests.cli.pki_steps import device_csr, initialise, ok, register
-from tests.conftest import require_service
+from tests.conftest import free_port, require_service
 
 from .clients import eventually
-from tests.conftest import free_port
 
 
 @pytest.fixture
