@@ -4,9 +4,6 @@ token, rotation with the root opened from the token for that step only."""
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +16,11 @@ from devicetrust.pki import Keyring, PkiService
 from devicetrust.pki.keys import KekPassword, PinValue, Pkcs11Config, Pkcs11Connection
 from devicetrust.store.database import Database
 from devicetrust.vault import Vault
-from tests.conftest import require_service
+from tests.hardware import SOFTHSM_MODULE, init_softhsm_token
 from tests.pki.certs import ec_key, make_csr, verify
 from tests.pki.conftest import ACTOR
 
-MODULE = Path(os.environ.get("DEVICETRUST_TEST_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so"))
+MODULE = SOFTHSM_MODULE
 TOKEN = "dt-pki-hierarchy"
 
 
@@ -31,23 +28,10 @@ TOKEN = "dt-pki-hierarchy"
 def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11Config]:
     """A fresh token in its own SoftHSM configuration; the previous configuration (another
     test module's token) is restored afterwards."""
-    util = shutil.which("softhsm2-util")
-    if not MODULE.is_file() or util is None:
-        require_service("SoftHSM2", f"needs {MODULE} and softhsm2-util")
-    assert util is not None
-    root = tmp_path_factory.mktemp("softhsm-pki")
-    (root / "tokens").mkdir(mode=0o700)
-    conf = root / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
+    made = init_softhsm_token(tmp_path_factory.mktemp("softhsm-pki"), TOKEN)
     previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    pin = secrets.token_hex(8)
-    init = [util, "--init-token", "--free", "--label", TOKEN, "--so-pin", secrets.token_hex(8)]
-    result = subprocess.run([*init, "--pin", pin], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        require_service("SoftHSM2", result.stderr.strip())
+    os.environ["SOFTHSM2_CONF"] = str(made.conf)
+    pin = made.pin
     library = pkcs11.lib(str(MODULE))
     library.reinitialize()
     try:

@@ -2,7 +2,28 @@
 
 Talks to the server only over network protocols and imports no server module (nothing from
 `provisioning`, `pki`, `store`, `api`, ...), so a device needs none of the server's
-dependencies. Hardware-backed keys live in sub-packages (`device.tpm`).
+dependencies. Keys live in a keystore chosen by URI (`device.keystore`: `file:`, `tpm2:`,
+`pkcs11:`); the TPM 2.0 primitives for attestation are in `device.tpm`.
 """
 
-__all__: list[str] = []
+from devicetrust.device.keystore import (
+    DeviceKey,
+    KeyExists,
+    KeyNotFound,
+    Keystore,
+    KeystoreError,
+    TlsKeyUnsupported,
+    open_keystore,
+    sign_jwt,
+)
+
+__all__ = [
+    "DeviceKey",
+    "KeyExists",
+    "KeyNotFound",
+    "Keystore",
+    "KeystoreError",
+    "TlsKeyUnsupported",
+    "open_keystore",
+    "sign_jwt",
+]

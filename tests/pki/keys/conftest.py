@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +17,8 @@ import pkcs11
 import pytest
 
 from devicetrust.pki.keys import PinValue, Pkcs11Config, Pkcs11Connection
-from tests.conftest import require_service
+from tests.hardware import SOFTHSM_MODULE, init_softhsm_token
 
-SOFTHSM_MODULE = Path(
-    os.environ.get("DEVICETRUST_TEST_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
-)
 TOKEN_LABEL = "devicetrust"
 
 
@@ -40,35 +35,16 @@ class SoftHsm:
 
 @pytest.fixture(scope="session")
 def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
-    util = shutil.which("softhsm2-util")
-    if not SOFTHSM_MODULE.is_file() or util is None:
-        require_service(
-            "SoftHSM2", f"needs {SOFTHSM_MODULE} and softhsm2-util (apt-get install softhsm2)"
-        )
-    assert util is not None
-    root = tmp_path_factory.mktemp("softhsm")
-    (root / "tokens").mkdir(mode=0o700)
-    conf = root / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {root / 'tokens'}\n"
-        "objectstore.backend = file\n"
-        "log.level = ERROR\n"
-        "slots.removable = false\n"
-    )
+    made = init_softhsm_token(tmp_path_factory.mktemp("softhsm"), TOKEN_LABEL)
     # SoftHSM reads SOFTHSM2_CONF at C_Initialize, i.e. when python-pkcs11 first loads the
-    # module in this process; the token must exist before that.
+    # module in this process; the token exists before that.
     previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    pin, so_pin = secrets.token_hex(8), secrets.token_hex(8)
-    init = [util, "--init-token", "--free", "--label", TOKEN_LABEL, "--so-pin", so_pin]
-    result = subprocess.run([*init, "--pin", pin], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        require_service("SoftHSM2", f"softhsm2-util --init-token failed: {result.stderr.strip()}")
+    os.environ["SOFTHSM2_CONF"] = str(made.conf)
     # If this process loaded the module before (under another SOFTHSM2_CONF), re-run
     # C_Initialize so SoftHSM reads this configuration; no session exists yet to disturb.
     pkcs11.lib(str(SOFTHSM_MODULE)).reinitialize()
     try:
-        yield SoftHsm(module=SOFTHSM_MODULE, token=TOKEN_LABEL, pin=pin, so_pin=so_pin)
+        yield SoftHsm(module=SOFTHSM_MODULE, token=TOKEN_LABEL, pin=made.pin, so_pin=made.so_pin)
     finally:
         if previous is None:
             os.environ.pop("SOFTHSM2_CONF", None)

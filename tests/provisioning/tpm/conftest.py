@@ -11,9 +11,7 @@ Without swtpm, swtpm_setup or tpm2-pytss the tests skip on a laptop and fail in 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,9 +31,9 @@ from devicetrust.provisioning.records import (
 )
 from devicetrust.provisioning.tpm import EkTrust
 from tests.conftest import require_service
+from tests.hardware import free_port_pair, wait_listening
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-START_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -43,34 +41,6 @@ class Swtpm:
     tcti: str
     port: int
     state: Path
-
-
-def _free_port_pair() -> int:
-    """A free loopback port P with P+1 free too: the swtpm TCTI finds the control channel at
-    P+1."""
-    for _ in range(50):
-        with socket.socket() as server, socket.socket() as ctrl:
-            server.bind(("127.0.0.1", 0))
-            port: int = server.getsockname()[1]
-            try:
-                ctrl.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    pytest.fail("no two consecutive free loopback ports")
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"swtpm exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    pytest.fail("swtpm did not start listening")
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +91,7 @@ def start_swtpm(swtpm_config: Path) -> Iterator[Callable[[str], Swtpm]]:
             stdout=subprocess.DEVNULL,
             timeout=60,
         )  # fmt: skip
-        port = _free_port_pair()
+        port = free_port_pair()
         ctrl = port + 1
         process = subprocess.Popen(
             [
@@ -134,7 +104,7 @@ def start_swtpm(swtpm_config: Path) -> Iterator[Callable[[str], Swtpm]]:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         processes.append(process)
-        _wait_listening(ctrl, process)
+        wait_listening(ctrl, process)
         return Swtpm(f"swtpm:host=127.0.0.1,port={port}", port, state)
 
     yield start

@@ -5,7 +5,9 @@
     |                                                         TCTI cannot reach a TPM
     +-- TpmOperationFailed      device.tpm_failed             a TPM command failed
         +-- ActivationFailed    device.tpm_activation_failed  TPM2_ActivateCredential refused the
-                                                              credential (not for this EK or AK)
+        |                                                     credential (not for this EK or AK)
+        +-- UnsealFailed        device.tpm_unseal_failed      a sealed object does not open: not
+                                                              this TPM, or its PCRs have changed
 
 Carries the TSS response code in `details["rc"]`, never a secret or a key blob.
 """
@@ -35,3 +37,7 @@ class TpmOperationFailed(DeviceTrustError):
 
 class ActivationFailed(TpmOperationFailed):
     CODE: ClassVar[str] = "device.tpm_activation_failed"
+
+
+class UnsealFailed(TpmOperationFailed):
+    CODE: ClassVar[str] = "device.tpm_unseal_failed"

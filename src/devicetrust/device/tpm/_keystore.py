@@ -1,5 +1,7 @@
 """The device's TPM 2.0 keystore: EK, AK, credential activation, the operational key, its
-certification by the AK and its CSR.
+certification by the AK and its CSR, signatures (TPM2_Sign), and small secrets sealed under
+the storage root key, optionally to PCR values (`seal` / `unseal`). The URI-driven
+`tpm2:` keystore (`device.keystore`) builds on it.
 
 Talks to the TPM through a TCTI (`device:/dev/tpmrm0`, `swtpm:host=...,port=...`) with
 tpm2-pytss (ESAPI), imported when a keystore opens. Works without a resource manager: every
@@ -17,10 +19,16 @@ from types import TracebackType
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from devicetrust.device.tpm import _templates
-from devicetrust.device.tpm._errors import ActivationFailed, TpmOperationFailed, TpmUnavailable
+from devicetrust.device.tpm._errors import (
+    ActivationFailed,
+    TpmOperationFailed,
+    TpmUnavailable,
+    UnsealFailed,
+)
 from devicetrust.device.tpm._templates import EndorsementKeyType
 
 _NV_INDEX_FIRST = 0x01000000
@@ -44,6 +52,17 @@ class TpmKey:
 
     public: bytes
     private: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedObject:
+    """A small secret sealed by this TPM (TPM2_Create of a sealed data object under the
+    storage root key): its TPM2B_PUBLIC and TPM2B_PRIVATE, and the SHA-256 PCRs whose
+    values at sealing time its policy demands (empty: no policy)."""
+
+    public: bytes
+    private: bytes = field(repr=False)
+    pcrs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +181,96 @@ class TpmKeystore:
             builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
             return builder.sign(signer, hashes.SHA256())
 
+    def public_key(self, key: TpmKey) -> ec.EllipticCurvePublicKey:
+        """The public key of `key`, from its public area (no TPM command)."""
+        public, _ = self._tss.types.TPM2B_PUBLIC.unmarshal(key.public)
+        loaded = serialization.load_pem_public_key(bytes(public.publicArea.to_pem()))
+        if not isinstance(loaded, ec.EllipticCurvePublicKey):
+            raise TpmOperationFailed("the key blob is not an ECC key")
+        return loaded
+
+    def sign_digest(self, key: TpmKey, digest: bytes) -> bytes:
+        """TPM2_Sign of a SHA-256 digest with `key`: an ECDSA signature, DER-encoded."""
+        constants, types = self._tss.constants, self._tss.types
+        scheme = types.TPMT_SIG_SCHEME(scheme=constants.TPM2_ALG.ECDSA)
+        scheme.details.ecdsa.hashAlg = constants.TPM2_ALG.SHA256
+        ticket = types.TPMT_TK_HASHCHECK(
+            tag=constants.TPM2_ST.HASHCHECK, hierarchy=constants.TPM2_RH.NULL
+        )
+        with self._failing_as("sign"), contextlib.ExitStack() as flush:
+            loaded = self._load(flush, key)
+            signature = self._esapi.sign(loaded, types.TPM2B_DIGEST(digest), scheme, ticket)
+        return bytes(signature)
+
+    def seal(self, data: bytes | bytearray, *, pcrs: tuple[int, ...] = ()) -> SealedObject:
+        """Seal up to 128 bytes under the storage root key; with `pcrs`, only while those
+        SHA-256 PCRs hold the values they hold now (TPM2_PolicyPCR)."""
+        types = self._tss.types
+        sensitive = types.TPM2B_SENSITIVE_CREATE(
+            sensitive=types.TPMS_SENSITIVE_CREATE(data=types.TPM2B_SENSITIVE_DATA(bytes(data)))
+        )
+        with self._failing_as("seal the secret"), contextlib.ExitStack() as flush:
+            policy = self._pcr_policy_digest(flush, pcrs) if pcrs else b""
+            srk, _ = self._create_primary(flush, _templates.storage_root_key(self._tss), "OWNER")
+            private, public, *_ = self._esapi.create(
+                srk, sensitive, _templates.sealed_data(self._tss, policy)
+            )
+        return SealedObject(bytes(public.marshal()), bytes(private.marshal()), tuple(pcrs))
+
+    def unseal(self, sealed: SealedObject) -> bytearray:
+        """The sealed secret, through a session salted by the SRK with response encryption;
+        `device.tpm_unseal_failed` if this TPM did not seal it or its PCRs changed."""
+        constants, types = self._tss.constants, self._tss.types
+        with self._failing_as("unseal the secret"), contextlib.ExitStack() as flush:
+            srk, _ = self._create_primary(flush, _templates.storage_root_key(self._tss), "OWNER")
+            try:
+                handle = self._esapi.load(
+                    srk,
+                    types.TPM2B_PRIVATE.unmarshal(sealed.private)[0],
+                    types.TPM2B_PUBLIC.unmarshal(sealed.public)[0],
+                )
+            except self._tss.TSS2_Exception as exc:
+                raise UnsealFailed("this TPM did not seal the object", rc=int(exc.rc)) from exc
+            flush.callback(self._esapi.flush_context, handle)
+            kind = constants.TPM2_SE.POLICY if sealed.pcrs else constants.TPM2_SE.HMAC
+            session = self._esapi.start_auth_session(
+                srk, constants.ESYS_TR.NONE, kind, _templates.session_cipher(self._tss),
+                constants.TPM2_ALG.SHA256,
+            )  # fmt: skip
+            flush.callback(self._esapi.flush_context, session)
+            self._esapi.trsess_set_attributes(
+                session, constants.TPMA_SESSION.CONTINUESESSION | constants.TPMA_SESSION.ENCRYPT
+            )
+            try:
+                if sealed.pcrs:
+                    self._esapi.policy_pcr(session, b"", self._pcr_selection(sealed.pcrs))
+                data = self._esapi.unseal(handle, session1=session)
+            except self._tss.TSS2_Exception as exc:
+                raise UnsealFailed(
+                    "the TPM refused to unseal (the PCR values have changed)", rc=int(exc.rc)
+                ) from exc
+        return bytearray(bytes(data))
+
     # -- internals: every handle goes on `flush` the moment it exists --
+
+    def _pcr_selection(self, pcrs: tuple[int, ...]) -> Any:
+        if not pcrs or any(not 0 <= pcr <= 23 for pcr in pcrs):
+            raise TpmOperationFailed("PCR indices are 0 to 23")
+        return self._tss.types.TPML_PCR_SELECTION.parse(
+            "sha256:" + ",".join(str(pcr) for pcr in sorted(set(pcrs)))
+        )
+
+    def _pcr_policy_digest(self, flush: contextlib.ExitStack, pcrs: tuple[int, ...]) -> bytes:
+        """The policy digest of PolicyPCR over the PCRs' current values (a trial session)."""
+        constants, types = self._tss.constants, self._tss.types
+        selection = self._pcr_selection(pcrs)
+        trial = self._esapi.start_auth_session(
+            constants.ESYS_TR.NONE, constants.ESYS_TR.NONE, constants.TPM2_SE.TRIAL,
+            types.TPMT_SYM_DEF(algorithm=constants.TPM2_ALG.NULL), constants.TPM2_ALG.SHA256,
+        )  # fmt: skip
+        flush.callback(self._esapi.flush_context, trial)
+        self._esapi.policy_pcr(trial, b"", selection)
+        return bytes(self._esapi.policy_get_digest(trial))
 
     @contextlib.contextmanager
     def _failing_as(self, what: str) -> Iterator[None]:

@@ -59,3 +59,32 @@ def hardware_key(pytss: Any) -> Any:
         "ecc256:ecdsa-sha256",
         objectAttributes=_attributes(pytss, *_BORN_IN_TPM, "SIGN_ENCRYPT"),
     )
+
+
+def sealed_data(pytss: Any, policy: bytes) -> Any:
+    """A sealed data object (KEYEDHASH, no scheme) for TPM2_Create with caller data: bound
+    to this TPM and parent. Without a policy, its empty authValue opens it; with a PCR
+    policy, only the policy does (userWithAuth clear)."""
+    constants = pytss.constants
+    names = ("FIXEDTPM", "FIXEDPARENT") if policy else ("FIXEDTPM", "FIXEDPARENT", "USERWITHAUTH")
+    template = pytss.types.TPM2B_PUBLIC(
+        publicArea=pytss.types.TPMT_PUBLIC(
+            type=constants.TPM2_ALG.KEYEDHASH,
+            nameAlg=constants.TPM2_ALG.SHA256,
+            objectAttributes=_attributes(pytss, *names),
+            authPolicy=policy,
+        )
+    )
+    template.publicArea.parameters.keyedHashDetail.scheme.scheme = constants.TPM2_ALG.NULL
+    return template
+
+
+def session_cipher(pytss: Any) -> Any:
+    """AES-128-CFB parameter encryption for sessions salted by the SRK, so a secret leaving
+    the TPM (TPM2_Unseal) is not in clear on the bus or the TCTI socket."""
+    types, alg = pytss.types, pytss.constants.TPM2_ALG
+    return types.TPMT_SYM_DEF(
+        algorithm=alg.AES,
+        keyBits=types.TPMU_SYM_KEY_BITS(aes=128),
+        mode=types.TPMU_SYM_MODE(aes=alg.CFB),
+    )
