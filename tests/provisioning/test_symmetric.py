@@ -20,6 +20,7 @@ from devicetrust.provisioning import (
     Allocation,
     AllocationPolicy,
     AttestationFailed,
+    EnrollmentExists,
     MalformedEvidence,
     PoolExhausted,
     ProvisioningService,
@@ -232,3 +233,16 @@ def test_concurrent_devices_of_one_pool_get_distinct_names(
         results = list(pool.map(service.provision, requests))
     names = sorted(r.logical_name or "" for r in results)
     assert names == [f"race-{n:02d}" for n in range(1, 13)]
+
+
+def test_groups_of_one_method_coexist_under_different_names(
+    service: ProvisioningService,
+) -> None:
+    """Groups name no unit: only their names must differ (a unit/method clash check once
+    compared NULL physical ids and refused every second group)."""
+    _group(service)
+    other = Allocation(AllocationPolicy.POOL, pool_pattern="line-04-right-welding-{01..03}")
+    second = service.enrollments.create_symmetric_group("line-04", other, actor=ACTOR)
+    assert second.enrollment.name == "line-04"
+    with pytest.raises(EnrollmentExists):
+        service.enrollments.create_symmetric_group("line-04", other, actor=ACTOR)

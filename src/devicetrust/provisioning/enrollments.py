@@ -368,15 +368,15 @@ class Enrollments:
 
     @staticmethod
     def _check_references(session: Session, row: EnrollmentRow) -> None:
-        taken = session.execute(
-            select(EnrollmentRow.id).where(
-                (EnrollmentRow.name == row.name)
-                | (
-                    (EnrollmentRow.physical_id == row.physical_id)
-                    & (EnrollmentRow.attestation == row.attestation)
-                )
+        clash = EnrollmentRow.name == row.name
+        if row.physical_id is not None:
+            # A unit has one individual enrollment per method; groups (no unit) are told
+            # apart by name only (`physical_id == None` would compile to IS NULL).
+            clash = clash | (
+                (EnrollmentRow.physical_id == row.physical_id)
+                & (EnrollmentRow.attestation == row.attestation)
             )
-        ).first()
+        taken = session.execute(select(EnrollmentRow.id).where(clash)).first()
         if taken is not None:
             raise EnrollmentExists(
                 "an enrollment with that name, or for that unit and method, exists",

@@ -1,0 +1,125 @@
+"""A real `devicetrust serve` for the device client's tests: HTTPS API (self-signed server
+certificate, client certificates optional for EST re-enrollment), the embedded MQTT gateway
+on a free port, SQLite in a temporary directory; and an operator talking to its REST API."""
+
+from __future__ import annotations
+
+import json
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devicetrust.vault import generate_kek_text
+from tests.cli.conftest import clean_env
+from tests.conftest import free_port
+
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class Platform:
+    url: str
+    ca_bundle: Path
+    token: str
+    workdir: Path
+    env: dict[str, str]
+    groups: dict[str, bytes] = field(default_factory=dict)
+
+    def api(self, method: str, path: str, body: object | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        try:
+            with urllib.request.urlopen(req, context=context, timeout=30) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()!r}") from None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "devicetrust.cli.main", *args], cwd=self.workdir,
+            env=self.env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert done.returncode == 0, f"{args}: {done.stderr}"
+        return done.stdout
+
+    def unit(self) -> str:
+        return str(self.api("POST", "/v1/physical-identities", {"model": "arm-r7"})["physical_id"])
+
+    def manufacturing_ca(self) -> str:
+        cas = self.api("GET", "/v1/pki/cas")
+        items = cas["items"] if isinstance(cas, dict) else cas
+        found = [c["ca_id"] for c in items if c["role"] == "manufacturing"]
+        return str(found[-1])
+
+
+def _sh(command: str, cwd: Path) -> None:
+    subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=cwd, check=True,
+                   capture_output=True, timeout=60)
+
+
+def _wait_healthy(url: str, server: subprocess.Popen[str], cafile: Path) -> None:
+    context = ssl.create_default_context(cafile=str(cafile))
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if server.poll() is not None:
+            raise AssertionError(server.communicate()[1])
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", context=context, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise AssertionError("devicetrust serve did not start") from None
+            time.sleep(0.2)
+
+
+def running_platform(workdir: Path) -> Iterator[Platform]:
+    """Set up a data directory with a CA, start `devicetrust serve`, yield, stop it."""
+    _sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+        "-keyout server.key -out server.pem -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+        workdir,
+    )
+    port = free_port()
+    env = {
+        **clean_env(),
+        "DEVICETRUST_KEK": generate_kek_text(),
+        "DEVICETRUST_SERVER_TLS_CERT": str(workdir / "server.pem"),
+        "DEVICETRUST_SERVER_TLS_KEY": str(workdir / "server.key"),
+        "DEVICETRUST_SERVER_TLS_CLIENT_CERTS": "optional",
+        "DEVICETRUST_PKI_PUBLIC_URL": f"https://127.0.0.1:{port}",
+        "DEVICETRUST_GATEWAY_PUBLIC_HOST": "127.0.0.1",
+        "DEVICETRUST_LOGGING_LEVEL": "WARNING",
+    }
+    platform = Platform(f"https://127.0.0.1:{port}", workdir / "factory-ca.pem", "", workdir, env)
+    init = json.loads(platform.cli("init", "--json"))
+    platform.token = init["api_key"]["token"]
+    platform.cli("ca", "init")
+    chain = platform.cli("ca", "chain")
+    platform.ca_bundle.write_text((workdir / "server.pem").read_text() + chain)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "devicetrust.cli.main", "serve", "--port", str(port)],
+        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        _wait_healthy(platform.url, server, platform.ca_bundle)
+        yield platform
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate()
