@@ -1,321 +1,150 @@
-"""`devicetrust demo`: the article's robot-arm scenario, played end to end on the embedded defaults.
+"""`devicetrust demo`: the article's robot-arm scenario, played end to end on the embedded
+defaults (SQLite in the data directory, the server and its MQTT gateway in this process,
+the device SDK's file keystores, sealed by simulated TPMs when swtpm is installed).
 
-A robotic welding arm gets a physical identity at the factory, takes the logical identity
-`line-03-left-welding-12` on the line, malfunctions and is replaced by a second unit; the
-history shows both, another system learns of the replacement through a signed webhook, and
-the audit chain verifies. The demo is a user of the platform: every step calls the same
-services as the API and the other commands, never the database directly.
+1. the factory makes two robot arms (physical identities, keys, birth certificates);
+2. unit A provisions over HTTPS as `line-03-left-welding-12`, connects over MQTT with mutual
+   TLS, sends diagnostics and telemetry, receives feedback;
+3. A malfunctions and unit B replaces it: A's certificate is revoked, its live connection
+   dropped, and B provisions into `line-03-left-welding-12`;
+4. the diagnostics history of the name runs across A and B, A's telemetry stays with A, and
+   a subscribed webhook received `device.replaced`;
+5. a third unit is quarantined in a compromised-device drill and refused on reconnection;
+6. `audit verify` passes and the posture report is printed.
 
-Safe to run again in the same folder: the identity is reused and its current holder becomes
-the unit that fails. Without a configured key-encryption key it uses a throw-away in-memory
-one (never written anywhere); the webhook sealed under it is removed before the demo ends.
+The demo is a user of the platform: the operator's steps call the same services as the API
+and the CLI; the units act only over the network (`demo_device`). The server runs on free
+loopback ports (`demo_setup`) and stops at the end; the data directory is left to explore
+with the CLI and the API (docs/demo.md). Safe to run again in the same folder (with a
+configured KEK): the name is taken over by the new units.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
-from dataclasses import dataclass
-from datetime import datetime
-from urllib.parse import urlsplit
+import logging
+from pathlib import Path
 
 import typer
 from rich.rule import Rule
-from rich.text import Text
 
 from devicetrust.cli import output
-from devicetrust.cli.audit import head_hash
-from devicetrust.cli.context import CliState, database_location, state
+from devicetrust.cli.context import database_location, state
+from devicetrust.cli.demo_drill import audit_and_posture, quarantine_drill
+from devicetrust.cli.demo_narration import Narrator
 from devicetrust.cli.demo_receiver import PATH as RECEIVER_PATH
-from devicetrust.cli.demo_receiver import Delivery, WebhookReceiver
-from devicetrust.cli.device import show_unit
-from devicetrust.cli.identity import history_table
-from devicetrust.domain.errors import ConfigurationError, NotFound
-from devicetrust.domain.events import EventType
-from devicetrust.domain.lifecycle import DeviceState, ReplacementFate
-from devicetrust.domain.records import LogicalIdentity, PhysicalIdentity, Replacement
-from devicetrust.identity import IdentityService, UnitSpec
-from devicetrust.runtime import Platform, load_vault
-from devicetrust.vault import KEK_SIZE, Vault
+from devicetrust.cli.demo_receiver import WebhookReceiver
+from devicetrust.cli.demo_scenario import (
+    LOGICAL_NAME,
+    Scene,
+    factory,
+    history,
+    replacement,
+    unit_a_on_the_line,
+)
+from devicetrust.cli.demo_setup import DemoPlatform, open_demo
+from devicetrust.cli.embedded_server import EmbeddedServer
+from devicetrust.runtime import Platform
 
-LOGICAL_NAME = "line-03-left-welding-12"
-ATTRIBUTES = {
-    "site": "plant-a",
-    "line": "line-03",
-    "role": "welding",
-    "tags": ["left", "robot-arm"],
-}
-MODEL = "RA-7 welding arm"
-DELIVERY_TIMEOUT_SECONDS = 20.0
-EXIT_DEMO_FAILED = 1
-
-
-@dataclass(frozen=True, slots=True)
-class _Setup:
-    platform: Platform
-    ephemeral_kek: bool
+__all__ = ["demo"]
 
 
 def demo(ctx: typer.Context) -> None:
-    """Play the robot-arm scenario: register, bind, replace, history, signed webhook, audit."""
+    """Play the robot-arm scenario end to end, on a server started in this process.
+
+    Factory, HTTPS provisioning, MQTT with mutual TLS, replacement, signed webhook,
+    quarantine drill, audit and posture; the data directory is left to explore."""
     cli = state(ctx)
-    setup = _open(cli)
+    settings = cli.settings()
+    narrator = Narrator()
+    setup = open_demo(settings, actor=cli.actor)
     platform = setup.platform
-    _title(cli, setup)
+    # The units' SDK logs each refused reconnection; the demo narrates them itself.
+    device_logs = logging.getLogger("devicetrust.device")
+    level = device_logs.level
+    device_logs.setLevel(logging.ERROR)
+    try:
+        _title(setup, database_location(settings), cli.actor)
+        _play(platform, cli.actor, narrator, ephemeral_kek=setup.ephemeral_kek)
+    finally:
+        device_logs.setLevel(level)
+        platform.close()
+    output.out.print()
+    output.out.print(Rule(f"demo complete in {narrator.elapsed():.1f} s", style="green"))
+    _explore(settings.data_dir)
+
+
+def _play(platform: Platform, actor: str, narrator: Narrator, *, ephemeral_kek: bool) -> None:
     receiver = WebhookReceiver(platform.clock)
     receiver.start()
     webhook_id: str | None = None
     try:
-        _forget_stale_demo_webhooks(platform, cli.actor)
-        webhook, secret = platform.webhooks.add(receiver.url, ["device.*"], actor=cli.actor)
-        webhook_id = webhook.webhook_id
-        receiver.trust(secret)
-        _step(
-            1,
-            "A local system subscribes to device events",
-            f"webhook receiver listening on {receiver.url}, registered for device.*",
-        )
-        replacement = _scenario(platform, cli.actor)
-        delivery = _await_delivery(platform, receiver, replacement)
-        _verify_audit(platform)
+        with EmbeddedServer(platform) as server:
+            ca_file = _ca_bundle(platform, server.ca_pem)
+            narrator.said(
+                f"server: API {server.url} (HTTPS), MQTT gateway 127.0.0.1:"
+                f"{server.gateway_port} (TLS 1.3), in this process"
+            )
+            _forget_stale_demo_webhooks(platform, actor)
+            webhook, secret = platform.webhooks.add(receiver.url, ["device.*"], actor=actor)
+            webhook_id = webhook.webhook_id
+            receiver.trust(secret)
+            narrator.said(f"webhook {webhook_id}: a receiving system on {receiver.url}")
+            scene = Scene(platform, actor, narrator, server.url, ca_file, receiver)
+            try:
+                factory(scene)
+                unit_a_on_the_line(scene)
+                replacement(scene)
+                history(scene)
+                quarantine_drill(scene)
+                audit_and_posture(scene)
+            finally:
+                scene.close()
     finally:
-        if webhook_id is not None:
-            platform.webhooks.delete(webhook_id, actor=cli.actor)
+        if webhook_id is not None and ephemeral_kek:
+            # Its secret is sealed under a key that dies with this process: remove it rather
+            # than let it dead-letter later.
+            platform.webhooks.delete(webhook_id, actor=actor)
         receiver.stop()
-    _step(8, "Clean up", "demo webhook removed, receiver stopped")
-    if not delivery.signature_valid:
-        raise typer.Exit(EXIT_DEMO_FAILED)
-    output.out.print(Rule("demo complete", style="green"))
 
 
-def _open(cli: CliState) -> _Setup:
-    """The configured KEK, or a throw-away one for this run only (never written to disk)."""
-    settings = cli.settings()
-    try:
-        vault = load_vault(settings)
-        ephemeral = False
-    except ConfigurationError as exc:
-        if exc.code != "config.kek_missing":
-            raise
-        key = bytearray(os.urandom(KEK_SIZE))
-        vault = Vault.from_key(key)
-        key[:] = bytes(KEK_SIZE)
-        ephemeral = True
-    return _Setup(cli.platform(vault=vault), ephemeral)
+def _ca_bundle(platform: Platform, pem: str) -> Path:
+    """The platform's CA certificates, as the factory gives them to its units (public)."""
+    folder = platform.settings.data_dir / "devices"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / "platform-ca.pem"
+    path.write_text(pem)
+    return path
 
 
-def _title(cli: CliState, setup: _Setup) -> None:
-    where = database_location(cli.settings())
-    kek = "in-memory, this run only" if setup.ephemeral_kek else "configured"
+def _title(setup: DemoPlatform, where: str, actor: str) -> None:
+    kek = "in memory, this run only" if setup.ephemeral_kek else "configured"
     output.fields(
         "devicetrust demo: the robot-arm scenario",
-        [("data", where), ("key-encryption key", kek), ("actor", cli.actor)],
+        [
+            ("data", where),
+            ("key-encryption key", kek),
+            ("CA", "created now" if setup.created_ca else "the data directory's"),
+            ("logical identity", LOGICAL_NAME),
+            ("actor", actor),
+        ],
         style="cyan",
     )
 
 
 def _forget_stale_demo_webhooks(platform: Platform, actor: str) -> None:
-    """A demo interrupted before its clean-up leaves its loopback webhook behind; its secret
-    was sealed under a key that may be gone, so remove it rather than let it dead-letter."""
+    """The webhook of an earlier run points at a receiver that is gone: remove it."""
     for hook in platform.webhooks.list():
-        parts = urlsplit(hook.url)
-        if parts.hostname == "127.0.0.1" and parts.path == RECEIVER_PATH:
+        if hook.url.startswith("http://127.0.0.1:") and hook.url.endswith(RECEIVER_PATH):
             platform.webhooks.delete(hook.webhook_id, actor=actor)
 
 
-def _scenario(platform: Platform, actor: str) -> Replacement:
-    identity = platform.identity
-    old_unit, logical = _first_unit(identity, actor)
-    _step(
-        4,
-        f"Unit {_short(old_unit.physical_id)} malfunctions and is replaced",
-        "the factory registers a new unit; one atomic operation ends the old binding, binds "
-        "the new unit and decommissions the old one",
-    )
-    new_unit = identity.register(_unit_spec(), actor=actor)
-    show_unit(new_unit, title="Replacement unit registered at the factory")
-    replacement = identity.replace(
-        logical.name,
-        new_unit.physical_id,
-        actor=actor,
-        old_physical_id=old_unit.physical_id,
-        fate=ReplacementFate.DECOMMISSIONED,
-        reason="malfunction",
-    )
-    identity.set_state(new_unit.physical_id, DeviceState.ACTIVE, actor=actor, reason="in service")
-    old_now = identity.get_physical(old_unit.physical_id)
-    output.fields(
-        f"device.replaced: {replacement.logical_name}",
-        [
-            ("old unit", replacement.old_physical_id),
-            ("old unit is now", old_now.state.value),
-            ("new unit", replacement.new_physical_id),
-            ("at", replacement.at),
-            ("event id", replacement.event_id),
-        ],
-    )
-    _show_history(identity, logical.name, now=platform.clock.now())
-    return replacement
-
-
-def _first_unit(identity: IdentityService, actor: str) -> tuple[PhysicalIdentity, LogicalIdentity]:
-    """Steps 2-3: the unit that will fail, holding the logical identity and active.
-
-    On a first run it is a new unit; on a re-run, whoever holds the identity now."""
-    existing = _existing_identity(identity)
-    if existing is not None and existing.physical_id is not None:
-        holder = identity.get_physical(existing.physical_id)
-        _step(
-            2,
-            "Factory: the unit on the line was registered by an earlier run",
-            "its physical identity is a UUIDv4 from the OS CSPRNG, immutable, never transferred",
-        )
-        show_unit(holder, title="Current holder")
-        _step(
-            3,
-            f"Line: {existing.name} exists already",
-            f"it is held by {holder.physical_id} ({holder.state.value}); this unit will fail",
-        )
-        return holder, existing
-    _step(
-        2,
-        "Factory: a unit gets its physical identity",
-        "a UUIDv4 from the OS CSPRNG: unique, unforgeable, immutable, never transferred",
-    )
-    unit = identity.register(_unit_spec(), actor=actor)
-    show_unit(unit, title="Unit registered at the factory")
-    if existing is None:
-        logical = identity.create_logical(LOGICAL_NAME, ATTRIBUTES, actor=actor)
-        how = f"logical identity {logical.name} created ({_attributes(logical)}); "
-    else:
-        logical, how = existing, f"logical identity {existing.name} reused; "
-    _step(
-        3,
-        f"Line: the unit is provisioned as {logical.name}",
-        how + "it is bound to the unit, which becomes provisioned, then active",
-    )
-    identity.bind(logical.name, unit.physical_id, actor=actor, reason="provisioned")
-    unit = identity.set_state(
-        unit.physical_id, DeviceState.ACTIVE, actor=actor, reason="in service"
-    )
-    show_unit(unit, title=f"{logical.name} on the line")
-    return unit, identity.get_logical(logical.name)
-
-
-def _existing_identity(identity: IdentityService) -> LogicalIdentity | None:
-    try:
-        return identity.get_logical(LOGICAL_NAME)
-    except NotFound:
-        return None
-
-
-def _show_history(identity: IdentityService, name: str, *, now: datetime) -> None:
-    bindings = identity.history_of_logical(name)
-    _step(5, f"History of {name}", "diagnostics history continues under the logical identity")
-    history_table(bindings, title=f"Units that were {name} (oldest first)")
-    previous = bindings[-2]  # the binding the replacement just ended
-    moment = previous.started_at + ((previous.ended_at or now) - previous.started_at) / 2
-    then = identity.holder_at(name, moment)
-    current = identity.holder_at(name, now)
-    output.table(
-        f"Which unit was {name} at time T?",
-        ["T", "unit"],
-        [
-            (moment, then.physical_id if then else "nobody"),
-            (now, current.physical_id if current else "nobody"),
-        ],
-    )
-
-
-def _await_delivery(
-    platform: Platform, receiver: WebhookReceiver, replacement: Replacement
-) -> Delivery:
-    """Step 6: run the dispatcher until the receiver has the `device.replaced` event."""
-    deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
-    while True:
-        platform.dispatcher.run_once()
-        found = _received(receiver, replacement.event_id)
-        if found is not None or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    if found is None:
-        output.error(
-            f"the receiver did not get the device.replaced event within "
-            f"{DELIVERY_TIMEOUT_SECONDS:.0f} s (see `devicetrust webhook deliveries`)",
-            "demo.not_delivered",
-        )
-        raise typer.Exit(EXIT_DEMO_FAILED)
-    verdict = "VALID" if found.signature_valid else f"INVALID ({found.verdict})"
-    document = found.document()
-    _step(
-        6,
-        "Other systems are told",
-        f"the receiver got {document.get('type')} for {document.get('subject')} "
-        f"with a {verdict} DeviceTrust-Signature",
-    )
-    data = document.get("data") if isinstance(document.get("data"), dict) else {}
-    output.fields(
-        "Webhook delivery, as the receiver recorded it",
-        [
-            ("event id", document.get("id")),
-            ("type", document.get("type")),
-            ("old unit", data.get("old_physical_id") if data else None),
-            ("new unit", data.get("new_physical_id") if data else None),
-            ("signature", verdict),
-            ("deliveries received", len(receiver.deliveries())),
-        ],
-        style="green" if found.signature_valid else "red",
-    )
-    return found
-
-
-def _received(receiver: WebhookReceiver, event_id: str) -> Delivery | None:
-    for delivery in receiver.deliveries():
-        document = delivery.document()
-        if document.get("id") == event_id and document.get("type") == EventType.DEVICE_REPLACED:
-            return delivery
-    return None
-
-
-def _verify_audit(platform: Platform) -> None:
-    """Step 7: the hash chain of the audit log verifies from the first entry to the head."""
-    result = platform.audit.verify()
-    broken = result.first_break
-    if broken is not None:
-        output.error(
-            f"audit log broken at entry {broken.seq}: {broken.reason}", "audit.chain_broken"
-        )
-        raise typer.Exit(EXIT_DEMO_FAILED)
-    _step(7, "audit verify passes", "every entry is hash-chained (SHA-256) to the one before")
-    output.fields(
-        "Audit log",
-        [
-            ("entries", result.count),
-            ("head seq", result.head_seq),
-            ("head hash", head_hash(platform.audit, result.head_seq)),
-        ],
-        style="green",
-    )
-
-
-def _unit_spec() -> UnitSpec:
-    tag = secrets.token_hex(3).upper()
-    return UnitSpec(
-        model=MODEL,
-        hardware_serials={"controller": f"CTL-{tag}", "arm": f"ARM-{tag}", "tpm": f"TPM-{tag}"},
-    )
-
-
-def _step(number: int, title: str, detail: str) -> None:
-    output.out.print()
-    output.out.print(Rule(Text(f"{number}. {title}", style="bold"), align="left"))
-    output.out.print(Text(detail))
-
-
-def _short(physical_id: str) -> str:
-    return physical_id.split("-", 1)[0]
-
-
-def _attributes(logical: LogicalIdentity) -> str:
-    return ", ".join(f"{k}={v}" for k, v in logical.attributes.items() if k != "tags")
+def _explore(data_dir: Path) -> None:
+    output.note(f"The data is in {data_dir}; explore it (docs/demo.md):")
+    for line in (
+        f"devicetrust identity history {LOGICAL_NAME}",
+        f"devicetrust data diagnostics {LOGICAL_NAME} --since 1h",
+        "devicetrust device list",
+        "devicetrust audit verify",
+        "devicetrust posture",
+    ):
+        output.out.print(f"  {line}", markup=False, highlight=False)

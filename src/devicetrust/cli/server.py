@@ -13,30 +13,24 @@ from __future__ import annotations
 
 import logging
 import signal
-import ssl
 import threading
-from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import OperationalError
 
 from devicetrust.auth import ApiKey, Scope
 from devicetrust.cli import output
 from devicetrust.cli import workers as workers_mod
 from devicetrust.cli.apikey import show_token
 from devicetrust.cli.context import database_location, state
-from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
-from devicetrust.pki import AutoRevoker, CaRole, PkiService
+from devicetrust.cli.embedded_server import BackgroundWork, tls_options
+from devicetrust.domain.errors import ConfigurationError
 from devicetrust.runtime import Platform, Settings, configure_logging, load_vault
-from devicetrust.runtime.data_plane import EmbeddedDataPlane
 from devicetrust.vault import KEK_ENV_VAR, Vault, generate_kek_text
 
 BOOTSTRAP_KEY_NAME = "bootstrap-admin"
-_SHUTDOWN_GRACE_SECONDS = 30.0
-_log = logging.getLogger(__name__)
+__all__ = ["init", "serve", "tls_options"]
 
 
 def init(ctx: typer.Context, as_json: output.JsonFlag = False) -> None:
@@ -163,41 +157,24 @@ def serve(
         **tls_options(platform),
     )
     server = uvicorn.Server(config)
-    stop = threading.Event()
-    background = _background(platform, stop)
     previous = _absorb_signals(server)
-    for thread in background:
-        thread.start()
-    plane = _start_data_plane(platform)
+    work = _start_background(platform)
     try:
         server.run()  # handles SIGINT/SIGTERM itself: stops accepting, drains, returns
     finally:
-        plane.stop()
-        stop.set()
-        for thread in background:
-            thread.join(timeout=_SHUTDOWN_GRACE_SECONDS)
+        work.stop()
         _restore_signals(previous)
     output.note("devicetrust stopped")
 
 
-def _start_data_plane(platform: Platform) -> EmbeddedDataPlane:
-    """The MQTT device gateway (`[gateway]`), in this process only (one per server)."""
-    plane = EmbeddedDataPlane(platform)
-    if plane.start():
+def _start_background(platform: Platform) -> BackgroundWork:
+    """The dispatcher, the CA's upkeep and the MQTT device gateway (`[gateway]`), in this
+    process only (one copy per server)."""
+    work = BackgroundWork(platform).start()
+    if work.gateway_started:
         gateway = platform.settings.gateway
-        output.note(f"MQTT device gateway (TLS 1.3) on {gateway.host}:{plane.port}")
-    return plane
-
-
-def _background(platform: Platform, stop: threading.Event) -> list[threading.Thread]:
-    """The background work, one copy per server: the webhook dispatcher and the upkeep."""
-    dispatcher = threading.Thread(
-        target=platform.dispatcher.run_blocking,
-        args=(stop, platform.settings.webhooks.interval_seconds),
-        name="webhook-dispatcher",
-        daemon=True,
-    )
-    return [dispatcher, *_pki_upkeep(platform, platform.pki, stop)]
+        output.note(f"MQTT device gateway (TLS 1.3) on {gateway.host}:{work.plane.port}")
+    return work
 
 
 def _serve_with_workers(platform: Platform, count: int, host: str, port: int) -> None:
@@ -215,108 +192,16 @@ def _serve_with_workers(platform: Platform, count: int, host: str, port: int) ->
         sig: signal.signal(sig, lambda signum, frame: stop.set())
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    background = _background(platform, stop)
-    for thread in background:
-        thread.start()
-    plane = _start_data_plane(platform)
+    work = _start_background(platform)
     output.note(f"devicetrust serving on {host}:{port} with {count} API processes")
     try:
         clean = workers_mod.supervise(children, stop)
     finally:
-        plane.stop()
-        stop.set()
-        for thread in background:
-            thread.join(timeout=_SHUTDOWN_GRACE_SECONDS)
+        work.stop()
         _restore_signals(previous)
     if not clean:
         raise ConfigurationError("server.worker_failed", "an API process failed; see the log")
     output.note("devicetrust stopped")
-
-
-def tls_options(platform: Platform) -> dict[str, Any]:
-    """uvicorn's HTTPS options from `[server]`: none without `tls_cert`. With
-    `tls_client_certs = "optional"`, clients are asked for a certificate, checked in the
-    handshake against the platform's root and issuing CA certificates (written, public, to
-    `<data_dir>/tls/client-cas.pem` at each start: restart after a CA rotation), and the
-    application sees it through the ASGI TLS extension (`api.tls`)."""
-    from devicetrust.api.tls import TlsH11Protocol
-
-    cfg = platform.settings.server
-    if cfg.tls_cert is None or cfg.tls_key is None:
-        return {}
-    options: dict[str, Any] = {
-        "ssl_certfile": str(cfg.tls_cert),
-        "ssl_keyfile": str(cfg.tls_key),
-        "http": TlsH11Protocol,
-    }
-    if cfg.tls_client_certs == "optional":
-        options["ssl_cert_reqs"] = ssl.CERT_OPTIONAL
-        options["ssl_ca_certs"] = str(_client_ca_file(platform))
-    return options
-
-
-def _client_ca_file(platform: Platform) -> Path:
-    cas = [ca for ca in platform.pki.list_cas() if ca.role in (CaRole.ROOT, CaRole.ISSUING)]
-    if not cas:
-        raise ConfigurationError(
-            "config.tls_client_ca_missing",
-            "server.tls_client_certs needs a CA to verify clients: run `devicetrust ca init`",
-        )
-    folder = platform.settings.data_dir / "tls"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = folder / "client-cas.pem"
-    path.write_text("".join(ca.pem for ca in cas), encoding="ascii")
-    return path
-
-
-def _pki_upkeep(
-    platform: Platform, pki: PkiService, stop: threading.Event
-) -> list[threading.Thread]:
-    """The CA's periodic work, one thread each: follow identity events (revoke, hold,
-    release, re-issue), re-sign CRLs and OCSP signers that are due, drop provisioning
-    challenges and token nonces past their expiry, and spent device-token ids (nonces, JWT
-    ids) and retired token keys past theirs."""
-    cfg = platform.settings.pki
-    revoker = AutoRevoker(pki)
-    return [
-        _periodic(stop, "pki-auto-revoker", cfg.autorevoke_interval_seconds, pki, revoker.run_once),
-        _periodic(stop, "pki-refresh", cfg.crl_refresh_interval_seconds, pki, pki.refresh_due),
-        _periodic(
-            stop,
-            "provisioning-purge",
-            cfg.crl_refresh_interval_seconds,
-            pki,
-            platform.provisioning.purge_expired,
-        ),
-        _periodic(
-            stop,
-            "device-auth-purge",
-            cfg.crl_refresh_interval_seconds,
-            pki,
-            platform.device_auth.purge_expired,
-        ),
-    ]
-
-
-def _periodic(
-    stop: threading.Event, name: str, interval: float, pki: PkiService, step: Callable[[], object]
-) -> threading.Thread:
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                if pki.list_cas():  # nothing to do before `ca init` (or an import)
-                    step()
-            except (OperationalError, DeviceTrustError) as exc:
-                # A database briefly unreachable or a key that cannot be opened now: retried
-                # on the next pass. Anything else is a bug and stops the thread loudly.
-                _log.warning("%s pass failed, will retry: %s", name, _why(exc))
-            stop.wait(interval)
-
-    return threading.Thread(target=run, name=name, daemon=True)
-
-
-def _why(exc: Exception) -> str:
-    return exc.code if isinstance(exc, DeviceTrustError) else type(exc).__name__
 
 
 _Handler = Any
