@@ -18,26 +18,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _support import database, free_port  # bench/_support.py: throw-away databases
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from _support import (  # bench/_support.py
+    BenchDevice,
+    csr,
+    database,
+    enroll_devices,
+    mosquitto,
+    write_key,
+)
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import func, select
 
 from devicetrust.deviceauth import DeviceAuthService, device_verifier
-from devicetrust.domain import DeviceState
 from devicetrust.domain.clock import SystemClock
 from devicetrust.gateway import (
     ACCEPTED,
@@ -49,7 +50,7 @@ from devicetrust.gateway import (
     SinkResult,
     server_tls_context,
 )
-from devicetrust.identity import IdentityService, UnitSpec
+from devicetrust.identity import IdentityService
 from devicetrust.ingest.store import MessageStore
 from devicetrust.pki import Keyring, PkiService, Profile
 from devicetrust.pki.keys import KekPassword
@@ -61,57 +62,32 @@ from devicetrust.vault import Vault
 ACTOR = "operator:bench"
 
 
-@dataclass(frozen=True)
-class Publisher:
-    physical_id: str
-    cert: Path
-    key: Path
-
-
-def _csr(key: ec.EllipticCurvePrivateKey) -> bytes:
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.PEM)
-
-
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-
-
 def build_pki(db: Database, tmp: Path, vault: Vault, publishers: int) -> tuple[
-        PkiService, list[Publisher]]:
+        PkiService, list[BenchDevice]]:
+    """A CA hierarchy, a server certificate for 127.0.0.1 (server.pem, server.key, the
+    client bundle bundle.pem, the devices' trust root.pem) and `publishers` active units
+    holding `bench-arm-NNN`, each with a device certificate."""
     clock = SystemClock()
     keyring = Keyring(tmp / "ca", password=KekPassword(vault))
     pki = PkiService(db, clock, keyring)
     hierarchy = pki.init_hierarchy(actor=ACTOR)
     server_key = ec.generate_private_key(ec.SECP256R1())
-    server = pki.issue_from_csr(_csr(server_key), None, Profile.SERVER, actor=ACTOR,
+    server = pki.issue_from_csr(csr(server_key), None, Profile.SERVER, actor=ACTOR,
                                 dns_names=["localhost"], ip_addresses=["127.0.0.1"])
     (tmp / "root.pem").write_text(hierarchy.root.pem)
-    (tmp / "server.pem").write_text(
-        server.certificate.public_bytes(Encoding.PEM).decode() + hierarchy.issuing.pem)
-    _write_key(tmp / "server.key", server_key)
+    (tmp / "server.pem").write_text(server.pem + hierarchy.issuing.pem)
+    write_key(tmp / "server.key", server_key)
     (tmp / "bundle.pem").write_text(hierarchy.root.pem + hierarchy.issuing.pem)
-    identity = IdentityService(db, clock)
-    out = []
-    for n in range(publishers):
-        unit = identity.register(UnitSpec("bench", {"n": str(n)}), actor="factory")
-        name = f"bench-arm-{n:03d}"
-        identity.create_logical(name, actor=ACTOR)
-        identity.bind(name, unit.physical_id, actor=ACTOR)
-        identity.set_state(unit.physical_id, DeviceState.ACTIVE, actor=ACTOR)
-        key = ec.generate_private_key(ec.SECP256R1())
-        issued = pki.issue_from_csr(_csr(key), unit.physical_id, Profile.DEVICE, actor=ACTOR)
-        cert, key_path = tmp / f"d{n}.pem", tmp / f"d{n}.key"
-        cert.write_bytes(issued.certificate.public_bytes(Encoding.PEM))
-        _write_key(key_path, key)
-        out.append(Publisher(unit.physical_id, cert, key_path))
-    return pki, out
+    names = [f"bench-arm-{n:03d}" for n in range(publishers)]
+    devices = enroll_devices(IdentityService(db, clock), pki, tmp, publishers, actor=ACTOR,
+                             names=names)
+    return pki, devices
 
 
 # ---- one publisher process ------------------------------------------------------------------
 
 
-def publish_paho(port: int, cafile: str, pub: Publisher, n: int, tag: str) -> dict[str, float]:
+def publish_paho(port: int, cafile: str, pub: BenchDevice, n: int, tag: str) -> dict[str, float]:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -144,7 +120,7 @@ def publish_paho(port: int, cafile: str, pub: Publisher, n: int, tag: str) -> di
     return {"started": started, "ended": ended, "acked": acked[0]}
 
 
-def publish_c_client(port: int, cafile: str, pub: Publisher, n: int,
+def publish_c_client(port: int, cafile: str, pub: BenchDevice, n: int,
                      tag: str) -> dict[str, float]:
     lines = "".join(json.dumps({"run": tag, "seq": i, "torque": [1.5, 2.5]}) + "\n"
                     for i in range(n))
@@ -158,7 +134,7 @@ def publish_c_client(port: int, cafile: str, pub: Publisher, n: int,
     return {"started": started, "ended": ended, "acked": n if done.returncode == 0 else 0}
 
 
-def run_publishers(args: argparse.Namespace, port: int, tmp: Path, pubs: list[Publisher],
+def run_publishers(args: argparse.Namespace, port: int, tmp: Path, pubs: list[BenchDevice],
                    tag: str) -> dict[str, float]:
     """Start one process per publisher; the rate over the union of their active times."""
     procs = [subprocess.Popen(
@@ -195,7 +171,7 @@ def bench_gateway(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, An
         context = server_tls_context(tmp / "server.pem", tmp / "server.key",
                                      tmp / "bundle.pem")
         sink: IngestSink | NullSink = IngestSink(store) if args.sink == "ingest" else NullSink()
-        gateway = Gateway(GatewayConfig(port=0), tls=context, authenticator=auth,
+        gateway = Gateway(GatewayConfig(port=0, message_rate=None), tls=context, authenticator=auth,
                           sink=sink, clock=clock)
         with GatewayThread(gateway) as running:
             result = run_publishers(args, running.port, tmp, pubs, "gateway")
@@ -211,34 +187,11 @@ def bench_gateway(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, An
     return {**result, "pubs": pubs}
 
 
-def bench_mosquitto(args: argparse.Namespace, tmp: Path, pubs: list[Publisher]) -> dict[str, Any]:
-    port = free_port()
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\n"
-        f"cafile {tmp / 'bundle.pem'}\ncertfile {tmp / 'server.pem'}\n"
-        f"keyfile {tmp / 'server.key'}\nrequire_certificate true\n"
-        "use_identity_as_username false\ntls_version tlsv1.3\nallow_anonymous true\n"
-        "persistence false\nmax_inflight_messages 64\nmax_queued_messages 100000\n")
-    # Mosquitto started as root drops to its own user: let it read the throw-away files.
-    os.chmod(tmp, 0o755)
-    for path in tmp.glob("*.*"):
-        os.chmod(path, 0o644)
-    broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if broker.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not start") from None
-                time.sleep(0.05)
+def bench_mosquitto(args: argparse.Namespace, tmp: Path,
+                    pubs: list[BenchDevice]) -> dict[str, Any]:
+    with mosquitto(tmp, bundle=tmp / "bundle.pem", cert=tmp / "server.pem",
+                   key=tmp / "server.key") as port:
         return run_publishers(args, port, tmp, pubs, "mosquitto")
-    finally:
-        broker.terminate()
-        broker.wait(10)
 
 
 def main() -> None:
@@ -254,8 +207,8 @@ def main() -> None:
     if args.child:
         driver, port, cafile, pid, cert, key, n, tag = args.child
         publish = publish_paho if driver == "paho" else publish_c_client
-        print(json.dumps(publish(int(port), cafile, Publisher(pid, Path(cert), Path(key)),
-                                 int(n), tag)))
+        device = BenchDevice(pid, Path(cert), Path(key), "")
+        print(json.dumps(publish(int(port), cafile, device, int(n), tag)))
         return
     with tempfile.TemporaryDirectory() as name, database(args.backend) as url:
         tmp = Path(name)

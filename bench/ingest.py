@@ -27,23 +27,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from _support import database, free_port  # bench/_support.py: throw-away databases
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from _support import database, enroll_devices, free_port  # bench/_support.py
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from devicetrust.domain import SystemClock
-from devicetrust.domain.lifecycle import DeviceState
-from devicetrust.identity import IdentityService, UnitSpec
+from devicetrust.identity import IdentityService
 from devicetrust.ingest import (
     BrokerFiles,
     BrokerPlan,
     write_mosquitto_config,
 )
-from devicetrust.pki import Keyring, PkiService, Profile
+from devicetrust.pki import Keyring, PkiService
 from devicetrust.pki.keys import KekPassword
 from devicetrust.store import Database, upgrade
 from devicetrust.store.models_data_plane import DeviceMessageRow
@@ -197,29 +192,9 @@ def main() -> None:
             time.sleep(1.0)
 
             def device(name: str) -> tuple[str, ssl.SSLContext, str]:
-                pid = identity.register(UnitSpec("RA-7", {}), actor=ACTOR).physical_id
-                identity.create_logical(name, actor=ACTOR)
-                identity.bind(name, pid, actor=ACTOR)
-                identity.set_state(pid, DeviceState.ACTIVE, actor=ACTOR)
-                key = ec.generate_private_key(ec.SECP256R1())
-                csr = (
-                    x509.CertificateSigningRequestBuilder()
-                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, pid)]))
-                    .sign(key, hashes.SHA256())
-                )
-                issued = pki.issue_from_csr(
-                    csr.public_bytes(serialization.Encoding.PEM), pid, Profile.DEVICE, actor=ACTOR
-                )
-                (work / f"{pid}.pem").write_text(issued.pem)
-                (work / f"{pid}.key").write_bytes(
-                    key.private_bytes(
-                        serialization.Encoding.PEM,
-                        serialization.PrivateFormat.PKCS8,
-                        serialization.NoEncryption(),
-                    )
-                )
-                ctx = tls(files.device_cafile, work / f"{pid}.pem", work / f"{pid}.key")
-                return pid, ctx, issued.serial_hex
+                [made] = enroll_devices(identity, pki, work, 1, actor=ACTOR, names=[name])
+                ctx = tls(files.device_cafile, made.cert, made.key)
+                return made.physical_id, ctx, made.serial_hex
 
             devices = [device(f"bench-{i}")[:2] for i in range(args.publishers)]
             base = baseline(devices, port, backend_port, files, args.messages)

@@ -112,6 +112,9 @@ def test_mosquitto_sub_receives_feedback_and_is_refused_wildcards(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + WAIT
+        while not gateway.is_connected(device.physical_id):  # a loaded machine: wait, then
+            assert time.monotonic() < deadline, "mosquitto_sub never connected"
+            time.sleep(0.05)  # publish (each QUEUED one fills the session's queue)
         while (state := gateway.publish_feedback(
                 device.physical_id, b'{"speed": 0.8}')) is not FeedbackState.SENT:
             assert state is not FeedbackState.QUOTA_EXCEEDED

@@ -295,5 +295,6 @@ def test_public_surface() -> None:
         name for name in dir(gateway_package)
         if not name.startswith("_") and name not in {
             "acl", "codec", "config", "connection", "credentials", "environment",
-            "feedback", "ingest_sink", "live_revocation", "metrics", "publish_outcome", "refusal_audit",
-            "rules", "runner", "server", "sessions", "sink", "store_queue"})
+            "feedback", "ingest_sink", "live_revocation", "message_quota", "metrics",
+            "publish_outcome", "refusal_audit", "rules", "runner", "server",
+            "server_certificate", "session_store", "sessions", "sink", "store_queue"})

@@ -79,6 +79,9 @@ def test_file_then_environment(tmp_path: Path) -> None:
         {"DEVICETRUST_GATEWAY_TOPIC_PREFIX": "a//b"},
         {"DEVICETRUST_GATEWAY_TOPIC_PREFIX": "$SYS"},
         {"DEVICETRUST_GATEWAY_TOPIC_PREFIX": ""},
+        {"DEVICETRUST_GATEWAY_MESSAGE_RATE": "0"},
+        {"DEVICETRUST_GATEWAY_MESSAGE_BURST": "0"},
+        {"DEVICETRUST_GATEWAY_SERVER_CERT_HOURS": "0"},
     ],
 )
 def test_bad_gateway_values_are_refused(env: dict[str, str]) -> None:
@@ -86,6 +89,15 @@ def test_bad_gateway_values_are_refused(env: dict[str, str]) -> None:
         load_settings(env=env)
     assert err.value.code == "config.invalid"
     assert "gateway" in err.value.message
+
+
+def test_quota_and_certificate_lifetime_from_the_environment() -> None:
+    settings = load_settings(env={"DEVICETRUST_GATEWAY_MESSAGE_RATE": "50",
+                                  "DEVICETRUST_GATEWAY_MESSAGE_BURST": "200",
+                                  "DEVICETRUST_GATEWAY_SERVER_CERT_HOURS": "6"})
+    gateway = settings.gateway
+    assert (gateway.message_rate, gateway.message_burst, gateway.server_cert_hours) == (
+        50.0, 200, 6.0)
 
 
 def test_unknown_gateway_key_is_refused(tmp_path: Path) -> None:

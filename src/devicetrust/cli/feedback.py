@@ -66,6 +66,7 @@ def _show(feedback: Feedback, as_json: bool) -> None:
             ("expires", feedback.expires_at),
             ("unit", feedback.physical_id),
             ("published", feedback.published_at),
+            ("delivered", feedback.delivered_at),
             ("payload", json.dumps(feedback.payload, ensure_ascii=False, sort_keys=True)),
         ],
     )
@@ -143,10 +144,10 @@ def list_feedback(
         return
     output.table(
         f"Feedback for {logical_name}",
-        ["id", "status", "created", "expires", "unit", "published"],
+        ["id", "status", "created", "expires", "unit", "published", "delivered"],
         [
             (f.feedback_id, f.status.value, f.created_at, f.expires_at, f.physical_id,
-             f.published_at)
+             f.published_at, f.delivered_at)
             for f in found
         ],
     )

@@ -34,6 +34,11 @@ class GatewayConfig:
     store_batch: int = 1000  # messages per `MessageSink.store` call at most
     max_pending_store: int = 50_000  # messages waiting for the sink before reading pauses
     auth_concurrency: int = 16  # authentications running in worker threads at once
+    # Per-unit message-rate quota (token bucket): `message_rate` PUBLISHes per second on
+    # average, `message_burst` at once; beyond it 0x96 Message rate too high. None: no quota
+    # (benchmarks only).
+    message_rate: float | None = 1000.0
+    message_burst: int = 2000
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -47,9 +52,12 @@ class GatewayConfig:
         if self.connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
         for name in ("max_connections", "max_queued_feedback", "max_inflight_feedback",
-                     "store_batch", "max_pending_store", "auth_concurrency"):
+                     "store_batch", "max_pending_store", "auth_concurrency",
+                     "message_burst"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.message_rate is not None and not self.message_rate > 0:
+            raise ValueError("message_rate must be positive (None: no quota)")
         if self.max_session_expiry < 0:
             raise ValueError("max_session_expiry must not be negative")
         if self.token_audience is not None and not self.token_audience:

@@ -80,6 +80,7 @@ class Connection:
         self._will: Will | None = None
         self._closing = False
         self._inflight_in = 0  # QoS 1 PUBLISHes stored-pending, not yet acknowledged
+        self._over_rate = 0  # PUBLISHes refused in a row by the message-rate quota
         self._acks_room = asyncio.Event()
         self._acks_room.set()
         self._expiry: asyncio.TimerHandle | None = None
@@ -259,6 +260,9 @@ class Connection:
             if kind.close:
                 return self._protocol_close(kind.reason)
             return self._refuse_publish(p, kind.reason)
+        if env.quota is not None and not env.quota.take(device.physical_id, self._loop_time()):
+            return self._over_quota(p, env.quota.rate, env.quota.burst)
+        self._over_rate = 0
         future = env.store.submit(self._message(p, kind, device_message_id(p)))
         packet_id = p.packet_id if p.qos is QoS.AT_LEAST_ONCE else None
         if packet_id is not None:
@@ -266,6 +270,30 @@ class Connection:
             if self._inflight_in >= env.config.receive_maximum:
                 self._acks_room.clear()
         future.add_done_callback(partial(self._stored, packet_id, kind))
+        return True
+
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()  # monotonic: the bucket's time, not a date
+
+    def _over_quota(self, p: Publish, rate: float, burst: int) -> bool:
+        """The unit publishes faster than its quota: counted and audited as 0x96 Message
+        rate too high (the auditor coalesces per window). MQTT 5: PUBACK 0x97 Quota exceeded
+        at QoS 1 (a PUBACK cannot carry 0x96, MQTT 5.0 section 3.4.2.1), dropped at QoS 0,
+        and DISCONNECT 0x96 once the device ignores it for `burst` messages in a row;
+        3.1.1, which has no negative PUBACK: disconnected at once."""
+        device = self._device
+        assert device is not None
+        reason = ReasonCode.MESSAGE_RATE_TOO_HIGH
+        self._env.counters.refuse(reason)
+        self._env.hooks.refused(device.physical_id, reason, f"publish rate over {rate:g}/s")
+        self._over_rate += 1
+        if self._version is not V5 or self._over_rate >= burst:
+            self.disconnect(reason, store_will=True)
+            return False
+        if p.qos is QoS.AT_LEAST_ONCE:
+            assert p.packet_id is not None
+            self._write(Puback(p.packet_id, ReasonCode.QUOTA_EXCEEDED))
         return True
 
     def _refuse_publish(self, p: Publish, reason: ReasonCode) -> bool:
@@ -319,6 +347,7 @@ class Connection:
                                         f"subscribe to {s.topic_filter[:128]!r}")
                 codes.append(ReasonCode.NOT_AUTHORIZED)
         self._write(Suback(p.packet_id, tuple(codes)))
+        self._env.sessions.changed(feedback.session, connected=True)
         feedback.pump()
         return True
 
@@ -329,6 +358,7 @@ class Connection:
                  if self._env.layout.may_subscribe(device.physical_id, f) and feedback.unsubscribe()
                  else ReasonCode.NO_SUBSCRIPTION_EXISTED for f in p.topic_filters]
         self._write(Unsuback(p.packet_id, tuple(codes)))
+        self._env.sessions.changed(feedback.session, connected=True)
         return True
 
     def _on_puback(self, p: Puback) -> bool:

@@ -20,6 +20,7 @@ from .acl import TopicLayout
 from .codec import ReasonCode
 from .config import GatewayConfig
 from .credentials import DeviceAuthenticator
+from .message_quota import MessageQuota
 from .metrics import GatewayCounters
 from .sessions import SessionRegistry
 from .store_queue import StoreQueue
@@ -69,3 +70,4 @@ class Environment:
     clock: Clock
     hooks: GatewayHooks
     open_connections: Callable[[], int]
+    quota: MessageQuota | None = None  # the per-unit message rate; None: unlimited

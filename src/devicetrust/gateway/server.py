@@ -20,6 +20,7 @@ import enum
 import logging
 import secrets
 import ssl
+from collections.abc import Sequence
 
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.ids import LogicalName, PhysicalId
@@ -30,8 +31,9 @@ from .config import GatewayConfig
 from .connection import Connection
 from .credentials import DeviceAuthenticator
 from .environment import Environment, GatewayHooks, NoHooks
+from .message_quota import MessageQuota
 from .metrics import GatewayCounters
-from .sessions import Feedback, SessionRegistry
+from .sessions import Feedback, RestoredSession, SessionListener, SessionRegistry
 from .sink import MessageSink
 from .store_queue import StoreQueue
 
@@ -58,7 +60,11 @@ class Gateway:
         clock: Clock,
         hooks: GatewayHooks | None = None,
         counters: GatewayCounters | None = None,
+        session_listener: SessionListener | None = None,
+        restored: Sequence[RestoredSession] = (),
     ) -> None:
+        """`session_listener` hears of every change of a persistent session (to keep them
+        across a restart); `restored` are the sessions to bring back at `start`."""
         if tls.minimum_version < ssl.TLSVersion.TLSv1_3:
             raise ValueError("the device gateway serves TLS 1.3 only (server_tls_context)")
         self.config = config
@@ -69,7 +75,8 @@ class Gateway:
         self._clock = clock
         self._hooks: GatewayHooks = hooks if hooks is not None else NoHooks()
         self._layout = TopicLayout(config.topic_prefix)
-        self._sessions = SessionRegistry()
+        self._sessions = SessionRegistry(session_listener)
+        self._restored = tuple(restored)
         self._connections: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._env: Environment | None = None
@@ -98,7 +105,12 @@ class Gateway:
             config=config, layout=self._layout, auth=self._authenticator,
             auth_limit=asyncio.Semaphore(config.auth_concurrency), store=store,
             sessions=self._sessions, counters=self.counters, clock=self._clock,
-            hooks=self._hooks, open_connections=lambda: len(self._connections))
+            hooks=self._hooks, open_connections=lambda: len(self._connections),
+            quota=(MessageQuota(rate=config.message_rate, burst=config.message_burst,
+                                max_units=config.max_connections)
+                   if config.message_rate is not None else None))
+        for session in self._restored:
+            self._sessions.restore(session)
         self._flusher = asyncio.create_task(store.run(), name="gateway-store")
         self._server = await asyncio.start_server(
             self._accept, config.host, config.port, ssl=self._tls,

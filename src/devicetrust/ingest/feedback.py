@@ -7,7 +7,12 @@ unit). It waits while nobody holds the identity, until its time to live runs out
 The transport publishes what `due()` returns and reports each broker acknowledgment with
 `mark_published` -- a status written only after the broker took the message (QoS 1). A
 transport that sees the device's own acknowledgment (the embedded gateway) reports it with
-`mark_delivered`: pending -> published -> delivered, or pending -> expired.
+`mark_delivered` (recording `delivered_at`): pending -> published -> delivered, or
+pending -> expired.
+
+Every `send` is audited (`feedback.sent`) in its transaction: who sent it, to which identity
+and the unit holding it then, and what kind of message -- its top-level keys and size, never
+the values (a payload may carry set-points or secrets an auditor must not read).
 Never routes feedback to a unit that does not hold the identity at publish time.
 """
 
@@ -28,11 +33,19 @@ from devicetrust.domain.ids import LogicalName, PhysicalId
 from devicetrust.ingest.lookup import current_name, holder_of, logical_id_of
 from devicetrust.ingest.records import Feedback, FeedbackStatus
 from devicetrust.store.database import Database
+from devicetrust.store.journal import append_audit
 from devicetrust.store.models import BindingRow
 from devicetrust.store.models_data_plane import FeedbackRow
 
 MAX_FEEDBACK_BYTES = 16 * 1024
 MAX_TTL = timedelta(days=30)
+SENT_ACTION = "feedback.sent"
+_AUDITED_KEYS = 32  # top-level keys named in the audit entry at most (each cut to 64 chars)
+
+
+def wire_payload(payload: Mapping[str, Any]) -> bytes:
+    """The MQTT payload of a feedback message: compact UTF-8 JSON."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +111,24 @@ class FeedbackQueue:
                 created_by=actor,
                 expires_at=now + ttl,
                 published_at=None,
+                delivered_at=None,
                 attempts=0,
             )
             session.add(row)
+            append_audit(
+                session,
+                at=now,
+                actor=actor,
+                action=SENT_ACTION,
+                subject=row.logical_name,
+                details={
+                    "feedback_id": row.id,
+                    "unit": holder_of(session, logical_id),  # None: nobody holds it now
+                    "keys": sorted(k[:64] for k in body)[:_AUDITED_KEYS],
+                    "bytes": size,
+                    "ttl_seconds": int(ttl.total_seconds()),
+                },
+            )
             return _to_feedback(row)
 
     def due(self, *, limit: int = 100, units: Collection[str] | None = None) -> list[Routed]:
@@ -159,6 +187,7 @@ class FeedbackQueue:
     def mark_delivered(self, feedback_id: str, physical_id: str) -> bool:
         """The unit it was published to acknowledged it (MQTT PUBACK). False when it is not
         a published feedback of that unit (another unit's, unknown, already delivered)."""
+        now = self._clock.now()
         with self._db.transaction() as session:
             done: int = session.execute(
                 update(FeedbackRow)
@@ -167,9 +196,26 @@ class FeedbackQueue:
                     FeedbackRow.status == FeedbackStatus.PUBLISHED.value,
                     FeedbackRow.physical_id == physical_id,
                 )
-                .values(status=FeedbackStatus.DELIVERED.value)
+                .values(status=FeedbackStatus.DELIVERED.value, delivered_at=now)
             ).rowcount  # type: ignore[attr-defined]
             return done == 1
+
+    def unacknowledged(self, physical_id: str) -> list[Feedback]:
+        """Feedback published to `physical_id` and not acknowledged yet, still within its
+        time to live, oldest first (what a persistent session held when the gateway
+        stopped)."""
+        now = self._clock.now()
+        with self._db.read() as session:
+            rows = session.execute(
+                select(FeedbackRow)
+                .where(
+                    FeedbackRow.physical_id == physical_id,
+                    FeedbackRow.status == FeedbackStatus.PUBLISHED.value,
+                    FeedbackRow.expires_at > now,
+                )
+                .order_by(FeedbackRow.published_at, FeedbackRow.id)
+            ).scalars()
+            return [_to_feedback(row) for row in rows]
 
     def get(self, feedback_id: str) -> Feedback:
         with self._db.read() as session:
@@ -201,4 +247,5 @@ def _to_feedback(row: FeedbackRow) -> Feedback:
         expires_at=row.expires_at,
         physical_id=PhysicalId(row.physical_id) if row.physical_id else None,
         published_at=row.published_at,
+        delivered_at=row.delivered_at,
     )

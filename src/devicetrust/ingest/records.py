@@ -98,6 +98,7 @@ class Feedback:
     expires_at: datetime
     physical_id: PhysicalId | None = None  # where it was routed (set when published)
     published_at: datetime | None = None
+    delivered_at: datetime | None = None  # the unit acknowledged it (embedded gateway)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,4 +110,5 @@ class Feedback:
             "expires_at": self.expires_at.isoformat(),
             "physical_id": self.physical_id,
             "published_at": self.published_at.isoformat() if self.published_at else None,
+            "delivered_at": self.delivered_at.isoformat() if self.delivered_at else None,
         }

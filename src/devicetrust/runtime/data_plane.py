@@ -8,13 +8,18 @@ TLS server certificate, its message store and its live revocation.
 
 At each start the gateway gets a fresh P-256 key, generated in memory, and a server
 certificate from the platform's CA for the public host (`[gateway] public_host`, else the
-host of `pki.public_url`), `localhost` and 127.0.0.1. The key reaches the TLS context
-through a file encrypted with a random one-time password that is deleted at once: no clear
-key is ever on disk. Clients are checked in the handshake against the root and issuing CAs;
-device authentication then decides (revocation, unit state, policy).
+host of `pki.public_url`), `localhost` and 127.0.0.1, valid `[gateway] server_cert_hours`
+(gateway/server_certificate: no clear key is ever on disk). At 2/3 of its lifetime the
+watch thread renews it in place: new connections get the new certificate, live ones keep
+theirs. Clients are checked in the handshake against the root and issuing CAs; device
+authentication then decides (revocation, unit state, policy).
 
 Live revocation: `RevocationWatch` re-reads, every `[gateway] revocation_check_seconds`, the
 standing of the connected devices and kicks those that lost it (see gateway/live_revocation).
+
+Persistent sessions (MQTT 5 Session Expiry > 0, 3.1.1 clean session 0) are kept in the
+database by `SessionStore` (gateway/session_store) and restored at the next start, with the
+QoS 1 feedback they held unacknowledged; the watch thread writes them.
 
 Feedback: `FeedbackDelivery` (runtime/feedback_delivery) publishes the ingest's feedback
 queue to connected units -- a unit's queued feedback as soon as it connects, new feedback
@@ -26,15 +31,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import secrets
 import ssl
-import tempfile
 import threading
-from pathlib import Path
+from datetime import timedelta
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.exc import OperationalError
 
 from devicetrust.domain.errors import DeviceTrustError
@@ -44,13 +44,13 @@ from devicetrust.gateway import (
     GatewayConfig,
     GatewayThread,
     IngestSink,
-    server_tls_context,
 )
 from devicetrust.gateway.live_revocation import LiveDevices, RevocationWatch
 from devicetrust.gateway.refusal_audit import RefusalAuditor
+from devicetrust.gateway.server_certificate import ServerCertificate
+from devicetrust.gateway.session_store import SessionStore
 from devicetrust.ingest.feedback import FeedbackQueue
 from devicetrust.ingest.store import MessageStore
-from devicetrust.pki import CaRole, Profile
 from devicetrust.runtime.container import Platform, data_plane_of
 from devicetrust.runtime.feedback_delivery import FeedbackDelivery
 
@@ -68,8 +68,10 @@ class EmbeddedDataPlane:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._deliverer: threading.Thread | None = None
+        self.certificate: ServerCertificate | None = None
         self.feedback = FeedbackDelivery(FeedbackQueue(platform.db, platform.clock))
         self.refusals = RefusalAuditor(platform.db, platform.clock)
+        self.sessions = SessionStore(platform.db, platform.clock)
         self.live = LiveDevices(
             on_connected=self.feedback.unit_connected,
             on_feedback_acked=self.feedback.feedback_acked,
@@ -98,14 +100,23 @@ class EmbeddedDataPlane:
             port=settings.port,
             topic_prefix=settings.topic_prefix,
             token_audience=settings.token_audience or told.mqtt_host,
+            message_rate=settings.message_rate,
+            message_burst=settings.message_burst,
+        )
+        names, addresses = _server_names(told.mqtt_host, settings.host)
+        self.certificate = ServerCertificate(
+            platform.pki, names=names, addresses=addresses,
+            lifetime=timedelta(hours=settings.server_cert_hours), actor=ACTOR,
         )
         gateway = Gateway(
             config,
-            tls=self._tls(told.mqtt_host),
+            tls=self.certificate.issue(),
             authenticator=platform.device_auth,
             sink=IngestSink(MessageStore(platform.db, platform.clock)),
             clock=platform.clock,
             hooks=self.live,
+            session_listener=self.sessions,
+            restored=self.sessions.load(),
         )
         self._running = running = GatewayThread(gateway).start()
         watch = RevocationWatch(
@@ -137,9 +148,23 @@ class EmbeddedDataPlane:
         if self._running is not None:
             self._running.stop()
             self._running = None
+            self.sessions.flush()  # what the last connections reported
 
     def _online(self) -> list[PhysicalId]:
         return [device.physical_id for device in self.live.snapshot()]
+
+    def _renew_certificate(self) -> None:
+        certificate, running = self.certificate, self._running
+        if certificate is None or running is None:
+            return
+        if certificate.renewal_due(self._platform.clock.now()):
+            try:
+                issued = certificate.renew(running.call)
+            except ssl.SSLError as exc:  # the old certificate stays: retried on the next pass
+                _log.warning("gateway server certificate renewal failed: %s", exc.reason)
+                return
+            _log.info("gateway server certificate renewed: serial %s until %s",
+                      issued.serial, issued.not_after.isoformat())
 
     def _watch(self, watch: RevocationWatch, interval: float) -> None:
         while not self._stop.is_set():
@@ -147,40 +172,11 @@ class EmbeddedDataPlane:
                 for verdict in watch.run_once():
                     _log.info("gateway closed %s (%s)", verdict.physical_id, verdict.why)
                 self.refusals.flush()  # what authenticated devices were refused: audited
+                self.sessions.flush()  # persistent sessions, for the next start
+                self._renew_certificate()
             except (OperationalError, DeviceTrustError) as exc:
                 _log.warning("revocation check failed, will retry: %s", type(exc).__name__)
             self._stop.wait(interval)
-
-    def _tls(self, public_host: str) -> ssl.SSLContext:
-        platform = self._platform
-        key = ec.generate_private_key(ec.SECP256R1())
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([]))
-            .sign(key, hashes.SHA256())
-            .public_bytes(serialization.Encoding.PEM)
-        )
-        names, addresses = _server_names(public_host, platform.settings.gateway.host)
-        issued = platform.pki.issue_from_csr(
-            csr, None, Profile.SERVER, actor=ACTOR, dns_names=names, ip_addresses=addresses
-        )
-        password = secrets.token_bytes(32)
-        cas = [c for c in platform.pki.list_cas() if c.role in (CaRole.ROOT, CaRole.ISSUING)]
-        with tempfile.TemporaryDirectory(prefix="devicetrust-gateway-") as folder:
-            base = Path(folder)
-            (base / "chain.pem").write_text(issued.pem + platform.pki.chain_pem(CaRole.ISSUING))
-            (base / "key.pem").write_bytes(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.BestAvailableEncryption(password),
-                )
-            )
-            (base / "clients.pem").write_text("".join(c.pem for c in cas))
-            return server_tls_context(
-                base / "chain.pem", base / "key.pem", base / "clients.pem", key_password=password
-            )
-
 
 def _server_names(public_host: str, listen_host: str) -> tuple[list[str], list[str]]:
     names, addresses = {"localhost"}, {"127.0.0.1"}

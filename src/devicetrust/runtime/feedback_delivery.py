@@ -24,7 +24,6 @@ queue routes) and never marks a feedback delivered on another unit's acknowledgm
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
 import threading
@@ -38,7 +37,7 @@ from sqlalchemy.exc import OperationalError
 from devicetrust.domain.errors import DeviceTrustError
 from devicetrust.domain.ids import PhysicalId
 from devicetrust.gateway import FeedbackState
-from devicetrust.ingest.feedback import FeedbackQueue
+from devicetrust.ingest.feedback import FeedbackQueue, wire_payload
 
 _log = logging.getLogger(__name__)
 CHUNK = 500  # connected units per query (SQLite binds at most 32,766 parameters)
@@ -141,8 +140,7 @@ class FeedbackDelivery:
     def _publish(self, publish: Publish, units: list[PhysicalId]) -> None:
         for routed in self._feedback.due(limit=self._batch, units=units):
             item = routed.feedback
-            payload = json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False)
-            state = publish(routed.physical_id, payload.encode("utf-8"),
+            state = publish(routed.physical_id, wire_payload(item.payload),
                             feedback_id=item.feedback_id)
             if state in _TAKEN:
                 self._feedback.mark_published(item.feedback_id, routed.physical_id)

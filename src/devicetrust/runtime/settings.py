@@ -110,6 +110,12 @@ class GatewaySettings(_Section):
     token_audience: str | None = Field(default=None, min_length=1, max_length=253)
     # How often connected devices' standing is re-read (live revocation), in seconds.
     revocation_check_seconds: float = Field(default=0.25, gt=0, le=60)
+    # Per-unit message-rate quota (token bucket): PUBLISHes per second on average and at
+    # once; beyond it PUBACK 0x97, then DISCONNECT 0x96 (3.1.1: disconnected), audited.
+    message_rate: float = Field(default=1000.0, gt=0, le=1_000_000)
+    message_burst: int = Field(default=2000, ge=1, le=10_000_000)
+    # The gateway's server certificate lives this long and is renewed at 2/3 of it.
+    server_cert_hours: float = Field(default=24.0, gt=0, le=24 * 397)
 
 
 class ProvisioningSettings(_Section):

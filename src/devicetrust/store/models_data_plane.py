@@ -1,4 +1,5 @@
-"""Tables of the data plane (`devicetrust.ingest`; migration 0006). Imported by `store.models`
+"""Tables of the data plane (`devicetrust.ingest`, `devicetrust.gateway`;
+migrations 0006, 0007). Imported by `store.models`
 so that `Base.metadata` is complete.
 
 Invariants the database enforces: a device message is stored once per (unit, stream, message
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from devicetrust.store.models import Base
 
-__all__ = ["Base", "DeviceMessageRow", "FeedbackRow"]
+__all__ = ["Base", "DeviceMessageRow", "FeedbackRow", "GatewaySessionRow"]
 
 _BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -62,9 +63,26 @@ class FeedbackRow(Base):
     # The unit it was routed to: the holder when it was published (None while pending).
     physical_id: Mapped[str | None] = mapped_column(ForeignKey("physical_identities.id"))
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16))  # pending | published | expired
+    status: Mapped[str] = mapped_column(String(16))  # pending|published|delivered|expired
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]  # the unit's PUBACK arrived (migration 0007)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GatewaySessionRow(Base):
+    """A persistent MQTT session of the embedded gateway (MQTT 5 Session Expiry > 0, 3.1.1
+    clean session 0), kept so that it survives a restart of `serve` (migration 0007). The
+    feedback it held is not copied here: it is the unit's `published`, undelivered feedback."""
+
+    __tablename__ = "gateway_sessions"
+
+    physical_id: Mapped[str] = mapped_column(
+        ForeignKey("physical_identities.id"), primary_key=True
+    )
+    expiry_seconds: Mapped[int] = mapped_column(Integer)
+    subscription_qos: Mapped[int | None] = mapped_column(Integer)  # None: not subscribed
+    ends_at: Mapped[datetime | None]  # None: the device was connected at the last write
+    updated_at: Mapped[datetime]

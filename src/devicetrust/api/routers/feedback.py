@@ -7,8 +7,9 @@
 A message is addressed to the logical identity and routed, when it is published, to the unit
 that holds it then; it waits (with its time to live) while nobody holds it or the holder is
 offline. Status: `pending` -> `published` (the gateway or broker took it) -> `delivered`
-(the device acknowledged it, embedded gateway), or `expired`. Handlers only translate: the
-feedback queue checks and writes.
+(the device acknowledged it, embedded gateway: `delivered_at`), or `expired`. Sending is
+audited (`feedback.sent`: who, to which identity and unit, the payload's keys and size --
+never its values). Handlers only translate: the feedback queue checks, writes and audits.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class FeedbackOut(BaseModel):
     expires_at: datetime
     physical_id: str | None = Field(description="the unit it was published to")
     published_at: datetime | None
+    delivered_at: datetime | None = Field(
+        description="when the unit acknowledged it (QoS 1 PUBACK, embedded gateway)"
+    )
 
     @classmethod
     def of(cls, feedback: Feedback) -> FeedbackOut:
@@ -80,6 +84,7 @@ class FeedbackOut(BaseModel):
             expires_at=feedback.expires_at,
             physical_id=feedback.physical_id,
             published_at=feedback.published_at,
+            delivered_at=feedback.delivered_at,
         )
 
 
