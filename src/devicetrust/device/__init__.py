@@ -3,8 +3,9 @@
 Talks to the server only over network protocols and imports no server module (nothing from
 `provisioning`, `pki`, `store`, `api`, ...), so a device needs none of the server's
 dependencies. `device.client` provisions a unit, keeps its connection to the data plane,
-renews its certificate and buffers what it cannot send yet. Keys live in a keystore chosen by URI (`device.keystore`: `file:`, `tpm2:`,
-`pkcs11:`); the TPM 2.0 primitives for attestation are in `device.tpm`.
+renews its certificate and buffers what it cannot send yet. Keys live in a keystore chosen
+by URI (`device.keystore`: `file:`, `tpm2:`, `pkcs11:`); the TPM 2.0 primitives for
+attestation are in `device.tpm`.
 """
 
 from devicetrust.device.client import (
