@@ -64,6 +64,7 @@ _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "Request body too large",
         415: "Request body is not JSON",
         422: "Request body fields invalid",
+        429: "Too many attempts: retry after `Retry-After` seconds",
     }.items()
 }
 
@@ -83,7 +84,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.ocsp_responders = OcspResponders(platform)
     problems.install(app)
     device_auth.install(app)
-    for router in (
+    problem_routers = (
         physical_router,
         logical_router,
         webhooks_router,
@@ -96,13 +97,20 @@ def create_app(platform: Platform) -> FastAPI:
         credentials_router,
         data_router,
         feedback_router,
-    ):
+        provisioning_device_router,
+        credentials_device_router,
+        est_router,
+    )
+    for router in problem_routers:
         app.include_router(router, responses=_PROBLEM_RESPONSES)
-    app.include_router(provisioning_device_router, responses=_PROBLEM_RESPONSES)
-    app.include_router(credentials_device_router, responses=_PROBLEM_RESPONSES)
     app.include_router(operations_router)
     app.include_router(pki_public_router)
-    app.include_router(est_router)
+    # The flat table a 405 reads its `Allow` from (FastAPI nests included routers).
+    app.state.route_table = [
+        route
+        for router in (*problem_routers, operations_router, pki_public_router)
+        for route in router.routes
+    ]
     # Added last = outermost: metrics also count the 413/415 refusals of the body limits.
     app.add_middleware(RequestBodyLimits, max_body_bytes=platform.settings.server.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -16,7 +16,6 @@ from cryptography import x509
 from pydantic import (
     AliasChoices,
     AliasPath,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from devicetrust.api.instants import Instant
 from devicetrust.pki import CaRole, CaStatus, Profile, serial_text
 from devicetrust.pki.keys import KeyAlgorithm
 
@@ -97,7 +97,7 @@ class IssueIn(_In):
 
 class RevokeIn(_In):
     reason: Reason = "unspecified"
-    invalidity_date: AwareDatetime | None = Field(
+    invalidity_date: Instant | None = Field(
         default=None, description="when the key is known or suspected compromised (past)"
     )
 

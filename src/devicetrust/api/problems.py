@@ -21,6 +21,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from devicetrust.domain.errors import DeviceTrustError, Forbidden, Unauthorized
 
@@ -144,9 +146,31 @@ async def _on_validation_error(_request: Request, exc: Exception) -> ProblemResp
     return from_validation(exc)
 
 
-async def _on_http_error(_request: Request, exc: Exception) -> ProblemResponse:
+async def _on_http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        # The router names only the first route on the path; RFC 9110 §15.5.6 wants them all.
+        routes = getattr(request.app.state, "route_table", request.app.router.routes)
+        allowed = ", ".join(_allowed_methods(routes, request.scope))
+        exc = StarletteHTTPException(
+            405, exc.detail, headers={**(exc.headers or {}), "Allow": allowed}
+        )
     return from_http(exc)
+
+
+def _allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """The methods of the path's resource, sorted: of the route templates that match the
+    path, the most specific ones (most literal segments), so `/v1/physical-identities/batch`
+    is not also `/v1/physical-identities/{physical_id}`."""
+    by_specificity: dict[int, set[str]] = {}
+    for route in routes:
+        if not isinstance(route, Route) or not route.methods:
+            continue
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            literal = sum(1 for part in route.path.split("/") if part and "{" not in part)
+            by_specificity.setdefault(literal, set()).update(route.methods)
+    return sorted(by_specificity[max(by_specificity)]) if by_specificity else []
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:

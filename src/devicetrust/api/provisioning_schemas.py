@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from devicetrust.api.instants import Instant
 from devicetrust.provisioning import (
     Allocation,
     AllocationPolicy,
@@ -132,7 +133,7 @@ class IndividualIn(_In):
     key_fingerprint: Annotated[str, StringConstraints(max_length=71)] | None = None
     tpm_ek_public: B64 | None = Field(default=None, description="base64 TPM2B_PUBLIC of the EK")
     tpm_ek_certificate: B64 | None = Field(default=None, description="base64 DER EK certificate")
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     replaces: Name | None = Field(default=None, description="logical name it may take over")
     require_hardware_key: bool = False
 
@@ -142,13 +143,13 @@ class GroupIn(_In):
     attestation: AttestationKind
     allocation: AllocationIn
     ca_id: Ident | None = Field(default=None, description="x509: the CA birth certs chain to")
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     require_hardware_key: bool = False
 
 
 class EnrollmentPatchIn(_In):
     enabled: bool | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     clear_expiry: bool = False
     allocation: AllocationIn | None = None
     replaces: Name | None = None

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Self
 
 from pydantic import (
     AliasChoices,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from devicetrust.api.instants import Instant
 from devicetrust.auth import Scope
 from devicetrust.domain.lifecycle import DeviceState, ReplacementFate
 from devicetrust.events import DeliveryStatus
@@ -59,7 +59,7 @@ class _Out(BaseModel):
 class UnitIn(_In):
     model: Name
     hardware_serials: dict[Component, Serial] = Field(default_factory=dict, max_length=64)
-    manufactured_at: AwareDatetime | None = None
+    manufactured_at: Instant | None = None
 
 
 class UnitBatchIn(_In):

@@ -55,7 +55,7 @@ def claimed_physical_id(chain: Sequence[bytes] | bytes) -> str | None:
         else:
             leaf = x509.load_der_x509_certificate(chain[0])
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, IndexError, x509.ExtensionNotFound):
+    except (ValueError, IndexError, x509.ExtensionNotFound, x509.InvalidVersion):
         return None
     for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
         if uri.lower().startswith(CLAIMED_ID_PREFIX):

@@ -100,7 +100,7 @@ def parse_csr(data: bytes | str) -> x509.CertificateSigningRequest:
         # Parsing is lazy: touch the parts the later steps read, so damage shows up here.
         csr.subject.rfc4514_string()
         csr.signature_algorithm_oid  # noqa: B018
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise CsrMalformed("not a PKCS#10 certificate signing request (RFC 2986)") from exc
     return csr
 

@@ -143,7 +143,7 @@ def _parse_one(data: bytes | str) -> x509.Certificate:
         if b"-----BEGIN" in raw:
             return x509.load_pem_x509_certificate(raw)
         return x509.load_der_x509_certificate(raw)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise CaCertificateInvalid("not an X.509 certificate (PEM or DER)") from exc
 
 
@@ -153,7 +153,7 @@ def _parse_chain(data: bytes | str | None) -> list[x509.Certificate]:
     raw = data.encode("ascii", errors="replace") if isinstance(data, str) else bytes(data)
     try:
         return x509.load_pem_x509_certificates(raw)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise CaCertificateInvalid("chain_pem is not a list of PEM certificates") from exc
 
 

@@ -178,7 +178,7 @@ def _serial_of(
                 if b"-----BEGIN" in certificate
                 else x509.load_der_x509_certificate(certificate)
             )
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise InvalidRequest("not an X.509 certificate (PEM or DER)") from exc
     if isinstance(certificate, x509.Certificate):
         der = certificate.public_bytes(Encoding.DER)

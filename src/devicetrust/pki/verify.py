@@ -131,7 +131,7 @@ class DeviceCertVerifier:
             raise CertMalformed("the presented PEM chain is too large", size=len(pem))
         try:
             certificates = x509.load_pem_x509_certificates(pem)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise CertMalformed("the presented chain is not PEM X.509 certificates") from exc
         return self.verify(certificates)
 
@@ -142,7 +142,7 @@ class DeviceCertVerifier:
         for position, der in enumerate(chain):
             try:
                 certificates.append(x509.load_der_x509_certificate(der))
-            except ValueError as exc:
+            except (ValueError, x509.InvalidVersion) as exc:
                 raise CertMalformed(
                     "a presented certificate is not DER X.509", position=position
                 ) from exc

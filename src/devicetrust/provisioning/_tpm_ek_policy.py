@@ -115,7 +115,7 @@ def _read(file: Path) -> list[x509.Certificate]:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise ConfigurationError(
             "config.tpm_ek_trust_invalid", f"{file} holds no readable X.509 certificate"
         ) from exc

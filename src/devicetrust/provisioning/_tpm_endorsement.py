@@ -175,7 +175,7 @@ def _verified_certificate(data: bytes, trust: EkTrust | None, at: datetime) -> x
         raise EndorsementKeyRefused("the EK certificate is too large", size=len(data))
     try:
         cert = x509.load_der_x509_certificate(data)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise EndorsementKeyRefused("the EK certificate is not DER X.509") from exc
     unknown = sorted(
         ext.oid.dotted_string

@@ -64,7 +64,7 @@ def decode_csr(body: bytes) -> bytes:
         raise EstBodyInvalid("the body is not base64 (RFC 7030 §4.2.1)") from exc
     try:
         x509.load_der_x509_csr(der).subject  # noqa: B018  # parsing is lazy: touch it
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise EstBodyInvalid("the body's base64 does not hold a DER PKCS#10 request") from exc
     return der
 

@@ -22,9 +22,10 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from devicetrust.api.device_auth import DEVICE_AUTH_REASON, DeviceDep
+from devicetrust.api.instants import Instant
 from devicetrust.api.platform import PlatformDep
 from devicetrust.api.security import allow_insecure, requires
 from devicetrust.auth import ApiKey, Scope
@@ -67,7 +68,7 @@ class PublicKeyIn(_In):
     public_key_pem: str = Field(
         min_length=1, max_length=4096, description="P-256 or Ed25519 SubjectPublicKeyInfo, PEM"
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Instant | None = Field(
         default=None, description="when the key stops being accepted (with a timezone)"
     )
 

@@ -33,6 +33,8 @@ rate-limited; other refusals as the other device routes (problem+json).
 
 from __future__ import annotations
 
+from typing import Any
+
 from cryptography import x509
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -81,6 +83,9 @@ _DEVICE_OR_CERTIFICATE = (
     "service verifies against the platform's CAs and revocation state, rate-limits and audits"
 )
 _BASE64 = {"Content-Transfer-Encoding": "base64"}
+_PENDING: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Pending operator approval: retry after `Retry-After` seconds"}
+}
 
 
 def _source(request: Request) -> str:
@@ -116,6 +121,7 @@ def csrattrs() -> Response:
     "/simpleenroll",
     summary="Enroll: a base64 PKCS#10 in, the issued certificate out",
     response_class=Response,
+    responses=_PENDING,
     dependencies=[allow_insecure(_DEVICE)],
 )
 async def simpleenroll(request: Request, platform: PlatformDep) -> Response:
@@ -127,6 +133,7 @@ async def simpleenroll(request: Request, platform: PlatformDep) -> Response:
     summary="Re-enroll: a new certificate for a unit that holds one (TLS client certificate "
     "or token)",
     response_class=Response,
+    responses=_PENDING,
     dependencies=[allow_insecure(_DEVICE_OR_CERTIFICATE)],
 )
 async def simplereenroll(request: Request, platform: PlatformDep) -> Response:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
 
+from devicetrust.api.instants import Instant
+from devicetrust.api.paging import Offset
 from devicetrust.api.platform import PlatformDep
 from devicetrust.api.schemas import (
     AttributesIn,
@@ -44,7 +45,7 @@ def list_identities(
     _key: Reader,
     platform: PlatformDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> LogicalPage:
     found = platform.identity.list_logical(limit=limit, offset=offset)
     return LogicalPage(items=[LogicalOut.of(i) for i in found], limit=limit, offset=offset)
@@ -108,7 +109,7 @@ def history(
     name: str,
     _key: Reader,
     platform: PlatformDep,
-    at: Annotated[AwareDatetime | None, Query(description="ISO 8601 instant with offset")] = None,
+    at: Annotated[Instant | None, Query(description="ISO 8601 instant with offset")] = None,
 ) -> HistoryOut | HolderOut:
     if at is None:
         bindings = platform.identity.history_of_logical(name)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from devicetrust.api.paging import Offset
 from devicetrust.api.platform import PlatformDep
 from devicetrust.api.schemas import (
     BindingOut,
@@ -57,7 +58,7 @@ def list_units(
     platform: PlatformDep,
     state: DeviceState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PhysicalPage:
     units = platform.identity.list_physical(state=state, limit=limit, offset=offset)
     return PhysicalPage(items=[PhysicalOut.of(u) for u in units], limit=limit, offset=offset)

@@ -9,10 +9,13 @@ endpoints written into certificates (CRL, CA certificate, OCSP) are in `pki_publ
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path as FsPath
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
+from devicetrust.api.paging import Offset
 from devicetrust.api.pki_schemas import (
     CaList,
     CaOut,
@@ -32,7 +35,7 @@ from devicetrust.api.platform import PlatformDep
 from devicetrust.api.security import requires
 from devicetrust.auth import ApiKey, Scope
 from devicetrust.pki import CaRole, IssuedCertificate, PkiService, Profile
-from devicetrust.pki.keys import KeyAlgorithm
+from devicetrust.pki.keys import InvalidKeyUri, KeyAlgorithm
 
 router = APIRouter(prefix="/v1/pki", tags=["certificate authority"])
 
@@ -98,12 +101,27 @@ def import_ca(body: ImportIn, key: Writer, platform: PlatformDep) -> CaOut:
         body.certificate_pem,
         role=body.role,
         actor=key.actor,
-        key_uri=body.key_uri,
+        key_uri=_confined(body.key_uri, platform.settings.pki_key_dir),
         key_pem=body.key_pem.encode() if body.key_pem else None,
         key_pem_password=password,
         chain_pem=body.chain_pem,
     )
     return CaOut.of(ca)
+
+
+def _confined(key_uri: str | None, key_dir: FsPath) -> str | None:
+    """Over the API a `file:` key URI names a file in the CA key directory: a remote caller
+    never makes the server open, or say whether it has, any other file (`../`, `/etc/...`).
+    The local CLI is not confined. The path is resolved as the file backend opens it."""
+    if key_uri is None or urlsplit(key_uri).scheme.lower() != "file":
+        return key_uri
+    try:
+        path = FsPath(unquote(urlsplit(key_uri).path, errors="strict")).resolve()
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        raise InvalidKeyUri("file: key URI without a usable path") from exc
+    if not path.is_relative_to(key_dir.resolve()):
+        raise InvalidKeyUri("over the API, a file: key URI names a file in the CA key directory")
+    return key_uri
 
 
 @router.get("/cas/{ca_id}", summary="Read a CA")
@@ -153,7 +171,7 @@ def list_certificates(
     profile: Profile | None = None,
     include_revoked: bool = True,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CertificatePage:
     found = platform.pki.list_certificates(
         physical_id=physical_id,

@@ -22,6 +22,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from devicetrust.api import problems
+from devicetrust.api.paging import Offset
 from devicetrust.api.platform import PlatformDep
 from devicetrust.api.provisioning_schemas import (
     ApproveIn,
@@ -226,7 +227,7 @@ def list_enrollments(
     _key: Reader,
     platform: PlatformDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> EnrollmentPage:
     items = platform.provisioning.enrollments.list_all(limit=limit, offset=offset)
     return EnrollmentPage(items=[EnrollmentOut.of(e) for e in items], limit=limit, offset=offset)
@@ -237,7 +238,7 @@ def list_pending(
     _key: Reader,
     platform: PlatformDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> RegistrationPage:
     items = platform.provisioning.list_pending(limit=limit, offset=offset)
     return RegistrationPage(
