@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devicetrust.events.signing import SignatureError, hmac_sha256, sign, verify
+from tests.vectors import wycheproof
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 SECRET = "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LW5vdC1yZWFsLTMyYg"
@@ -64,10 +63,7 @@ def test_rfc4231_hmac_sha256(key: str, data: str, mac: str) -> None:
 
 
 def _wycheproof_hmac() -> list[Any]:
-    path = Path(__file__).parents[3] / "shared/testdata/wycheproof/hmac_sha256_test.json"
-    if not path.exists():
-        path = Path("/work/shared/testdata/wycheproof/hmac_sha256_test.json")
-    suite = json.loads(path.read_text())
+    suite = wycheproof("hmac_sha256_test.json")
     return [
         pytest.param(group["tagSize"], case, id=f"tc{case['tcId']}")
         for group in suite["testGroups"]

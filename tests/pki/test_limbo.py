@@ -27,11 +27,9 @@ from cryptography.x509.verification import Store, VerificationError
 
 from devicetrust.pki.verify import path_policy
 from tests.conftest import require_service
+from tests.vectors import VECTORS
 
-LIMBO_CANDIDATES = [
-    Path(__file__).resolve().parents[3] / "shared" / "testdata" / "x509-limbo" / "limbo.json",
-    Path("/work/shared/testdata/x509-limbo/limbo.json"),
-]
+LIMBO_CANDIDATES = [VECTORS / "x509-limbo" / "limbo.json"]
 HARNESS = f"devicetrust-pyca-cryptography-{cryptography.__version__}"
 EXPECTED_COUNTS = {"passed": 157, "failed": 14, "skipped": 37}
 

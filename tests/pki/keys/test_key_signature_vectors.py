@@ -20,11 +20,9 @@ from devicetrust.pki.keys import (
 )
 from devicetrust.pki.keys._signature import ecdsa_raw_to_der
 from tests.conftest import require_service
+from tests.vectors import VECTORS as VECTORS_DIR
 
-VECTOR_DIRS = [
-    Path(__file__).resolve().parents[4] / "shared" / "testdata" / "wycheproof",
-    Path("/work/shared/testdata/wycheproof"),
-]
+VECTOR_DIRS = [VECTORS_DIR / "wycheproof"]
 FILES = {
     "ecdsa_secp256r1_sha256_test.json": (KeyAlgorithm.ECDSA_P256, False),
     "ecdsa_secp384r1_sha384_test.json": (KeyAlgorithm.ECDSA_P384, False),
