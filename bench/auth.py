@@ -3,6 +3,7 @@ on, measured in the same run.
 
     python bench/auth.py                     # SQLite and PostgreSQL
     python bench/auth.py --backend sqlite --n 5000 --json
+    python bench/auth.py --backend postgres --threads 16
 
 Figures per backend (one process, one thread, `DeviceAuthService` over a real CA):
   baseline hmac.digest       stdlib HMAC-SHA256 over a token's signed bytes
@@ -10,10 +11,15 @@ Figures per backend (one process, one thread, `DeviceAuthService` over a real CA
   hmac token (core)          `decode_token` + constant-time MAC check (sans-I/O, no database)
   hmac token                 the service: parse, key version + unit state + logical identity
                              in one query, unseal the key (AES-GCM), MAC, time, state; no nonce
-  hmac token + nonce         the same with a nonce spent per token (one INSERT transaction)
+  hmac token + nonce         the same with a nonce spent per token (group commit, one thread)
   jwt ES256 (decode)         PyJWT decode with the pinned algorithm and a parsed key
   jwt ES256                  the service: header, key + unit query, PyJWT verify, claims,
-                             jti spent (one INSERT transaction)
+                             jti spent (group commit, one thread)
+  ..., N thr, per-token INSERT   `--threads` N threads share the tokens; each spent nonce /
+                             jti is its own INSERT transaction (the ledger before group commit)
+  ..., N thr, group commit   the same with the ledger's group commit: concurrent spends are
+                             one `INSERT ... ON CONFLICT DO NOTHING RETURNING` per batch
+                             (and again over the 1 s cache)
   mtls chain                 the service: `DeviceCertVerifier` (path building, EKU, time) and
                              the revocation status of leaf and issuing CA from the database,
                              then the unit query
@@ -34,9 +40,11 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -74,6 +82,27 @@ def rate(items: Sequence[Any], call: Callable[[Any], object]) -> float:
     return (len(items) - 1) / (time.perf_counter() - start)
 
 
+def threaded_rate(items: Sequence[Any], call: Callable[[Any], object], threads: int) -> float:
+    """Calls/s over `items[1:]` shared by `threads` threads released together (the service
+    path under concurrent devices); `items[0]` is an untimed warm-up."""
+    call(items[0])
+    shares = [items[1 + i :: threads] for i in range(threads)]
+    start = threading.Barrier(threads + 1)
+
+    def work(share: Sequence[Any]) -> None:
+        start.wait()
+        for item in share:
+            call(item)
+
+    with ThreadPoolExecutor(threads) as pool:
+        done = [pool.submit(work, share) for share in shares]
+        start.wait()
+        began = time.perf_counter()
+        for future in done:
+            future.result()
+        return (len(items) - 1) / (time.perf_counter() - began)
+
+
 def baselines(n: int) -> dict[str, float]:
     key = os.urandom(32)
     message = b"v=dt1&id=" + str(uuid.uuid4()).encode() + b"&kv=1&sr=mqtt.example.com&se=1"
@@ -103,7 +132,7 @@ def _jwts(key: ec.EllipticCurvePrivateKey, pid: str, kid: str, now: int, n: int)
     ]
 
 
-def service_rates(url: str, n: int) -> dict[str, float]:
+def service_rates(url: str, n: int, threads: int) -> dict[str, float]:
     clock = SystemClock()
     db = Database(url)
     upgrade(db)
@@ -117,6 +146,8 @@ def service_rates(url: str, n: int) -> dict[str, float]:
         identity.bind("line-03-left-welding-12", unit.physical_id, actor=ACTOR)
         identity.set_state(unit.physical_id, DeviceState.ACTIVE, actor=ACTOR)
         auth = DeviceAuthService(db, clock, vault, cert_verifier=device_verifier(pki, clock))
+        # The "before": one INSERT transaction per spent nonce / jti.
+        per_token = DeviceAuthService(db, clock, vault, group_commit=False)
         ttl = timedelta(seconds=1)
         cached = DeviceAuthService(
             db,
@@ -127,6 +158,11 @@ def service_rates(url: str, n: int) -> dict[str, float]:
         )
         pid = unit.physical_id
         out: dict[str, float] = {}
+        concurrent = (
+            ("per-token INSERT", per_token),
+            ("group commit", auth),
+            ("group commit, cache 1 s", cached),
+        )
 
         shown = auth.token_keys.rotate(pid, actor=ACTOR)
         expires = clock.now() + timedelta(minutes=30)
@@ -145,6 +181,16 @@ def service_rates(url: str, n: int) -> dict[str, float]:
         out["hmac token + nonce"] = rate(
             single_use, lambda t: auth.authenticate_hmac_token(t, resource=RESOURCE)
         )
+        for name, service in concurrent:
+            fresh = [
+                encode_token(shown.key, pid, 1, RESOURCE, expires, uuid.uuid4().hex)
+                for _ in range(n + 1)
+            ]
+            out[f"hmac + nonce, {threads} thr, {name}"] = threaded_rate(
+                fresh,
+                lambda t, a=service: a.authenticate_hmac_token(t, resource=RESOURCE),
+                threads,
+            )
         shown.close()
 
         device_key = ec.generate_private_key(ec.SECP256R1())
@@ -164,6 +210,12 @@ def service_rates(url: str, n: int) -> dict[str, float]:
             ),
         )
         out["jwt ES256"] = rate(tokens, lambda t: auth.authenticate_jwt(t, audience=RESOURCE))
+        for name, service in concurrent:
+            out[f"jwt ES256, {threads} thr, {name}"] = threaded_rate(
+                _jwts(device_key, pid, kid, now, n + 1),
+                lambda t, a=service: a.authenticate_jwt(t, audience=RESOURCE),
+                threads,
+            )
         again = _jwts(device_key, pid, kid, now, n + 1)
         out["jwt ES256, cache 1 s"] = rate(
             again, lambda t: cached.authenticate_jwt(t, audience=RESOURCE)
@@ -183,13 +235,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--n", type=int, default=5_000, help="authentications per figure")
+    parser.add_argument(
+        "--threads", type=int, default=8, help="threads for the concurrent single-use figures"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     figures: dict[str, dict[str, float]] = {"primitives": baselines(args.n * 4)}
     for backend in backends:
         with database(backend) as url:
-            figures[backend] = service_rates(url, args.n)
+            figures[backend] = service_rates(url, args.n, max(args.threads, 1))
     if args.json:
         print(json.dumps({k: {m: round(v) for m, v in d.items()} for k, d in figures.items()}))
         return
@@ -197,7 +252,7 @@ def main() -> None:
     for section, values in figures.items():
         print(f"[{section}]")
         for name, value in values.items():
-            print(f"  {name:<24} {value:>10,.0f}/s")
+            print(f"  {name:<46} {value:>10,.0f}/s")
 
 
 if __name__ == "__main__":

@@ -267,3 +267,24 @@ def test_bad_input_is_refused_and_changes_nothing(cli: Cli, pid: str, tmp_path: 
     for args, status, code in cases:
         cli.refused("credential", *args, status=status, code=code)
     assert cli.dump() == before
+
+
+def test_verify_spends_the_jti_and_dry_run_does_not(cli: Cli, pid: str, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    kid = cli.json("credential", "public-key", "register", pid, "--file", str(pem))["key_id"]
+    now = int(time.time())
+    claims = {"sub": pid, "aud": AUDIENCE, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex}
+    token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+    verify = ("credential", "verify", "--jwt", token, "--audience", AUDIENCE)
+
+    for _ in range(2):  # a dry run leaves the token usable, however often it runs
+        checked = cli.json(*verify, "--dry-run")
+        assert (checked["physical_id"], checked["spent"]) == (pid, False)
+    assert "stays usable" in cli.run(*verify, "--dry-run").stderr
+
+    spent = cli.json(*verify)  # the default is a real authentication: the jti is spent
+    assert spent["spent"] is True
+    cli.refused(*verify, status=3, code="auth.token_replayed")
+    cli.refused(*verify, "--dry-run", status=3, code="auth.token_replayed")

@@ -35,6 +35,7 @@ def test_deviceauth_exports() -> None:
             "KeyUnknown",
             "LimitsFor",
             "MethodNotAllowed",
+            "NetworkNotAllowed",
             "NonceRequired",
             "SessionKeyRatchet",
             "TokenExpired",

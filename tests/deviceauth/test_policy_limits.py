@@ -4,7 +4,9 @@ unknown unit gets limits that admit nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from ipaddress import ip_network
 
 import pytest
 
@@ -13,8 +15,10 @@ from devicetrust.deviceauth import (
     AuthRefused,
     DeviceAuthService,
     JwtAlgorithm,
+    NetworkNotAllowed,
     encode_token,
     new_nonce,
+    rules,
 )
 from devicetrust.deviceauth.policy_limits import NOTHING, PolicyLimits, limits_of
 from devicetrust.domain import FixedClock, PhysicalId
@@ -30,6 +34,16 @@ def test_the_baseline_admits_certificates_and_jwts_only() -> None:
     assert limits.methods == {AuthMethod.MTLS, AuthMethod.JWT}
     assert limits.max_token_lifetime == BASELINE.max_token_lifetime
     assert limits.jwt_algorithms == {JwtAlgorithm.ES256, JwtAlgorithm.EDDSA}
+    assert limits.allowed_networks == BASELINE.allowed_networks  # both /0: any source
+
+
+def test_the_allowed_networks_follow_the_policy() -> None:
+    restricted = replace(BASELINE, allowed_networks=(ip_network("10.3.0.0/16"),))
+    limits = limits_of(restricted)
+    assert limits.allowed_networks == (ip_network("10.3.0.0/16"),)
+    with pytest.raises(NetworkNotAllowed):
+        rules.check_source(limits, "10.4.0.1")
+    rules.check_source(limits, "10.3.0.1")
 
 
 def test_hmac_tokens_need_a_relaxation_and_lose_it_when_it_lapses(

@@ -6,6 +6,8 @@ status and one public message."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from ipaddress import ip_network
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -128,7 +130,33 @@ def test_every_refusal_has_a_stable_code_status_and_the_same_public_message() ->
         )
         assert error.code.startswith("auth.")
         assert isinstance(error, Unauthorized | Forbidden)
-        assert error.public_problem() == (error.status, PUBLIC_MESSAGE)
+        # The one named refusal: raised only after the credential was proven (no oracle).
+        public = NETWORK_MESSAGE if cls is deviceauth.NetworkNotAllowed else PUBLIC_MESSAGE
+        assert error.public_problem() == (error.status, public)
         assert error.status == (403 if isinstance(error, DeviceForbidden) else 401)
         codes.add(error.code)
     assert len(codes) == len(refusals)
+
+
+NETWORK_MESSAGE = "the device may not authenticate from this network"
+LAN = (ip_network("10.3.0.0/16"), ip_network("fd00::/8"))
+
+
+@pytest.mark.parametrize("source", ["10.3.0.1", "10.3.255.255", "::ffff:10.3.1.2", "fd00::5"])
+def test_a_source_inside_the_allowed_networks_passes(source: str) -> None:
+    rules.check_source(AuthLimits(allowed_networks=LAN), source)
+
+
+@pytest.mark.parametrize("source", ["10.4.0.1", "192.0.2.1", "::1", "fe80::1", "testclient", ""])
+def test_a_source_outside_the_allowed_networks_is_refused(source: str) -> None:
+    with pytest.raises(deviceauth.NetworkNotAllowed) as refused:
+        rules.check_source(AuthLimits(allowed_networks=LAN), source)
+    assert refused.value.code == "auth.network_not_allowed"
+
+
+@pytest.mark.parametrize(
+    "networks", [None, (ip_network("0.0.0.0/0"), ip_network("::/0"))], ids=["none", "any"]
+)
+def test_limits_that_admit_every_address_admit_any_source(networks: tuple[Any, ...]) -> None:
+    for source in ("192.0.2.1", "::1", "testclient"):
+        rules.check_source(AuthLimits(allowed_networks=networks), source)

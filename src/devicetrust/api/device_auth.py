@@ -17,7 +17,9 @@ refused credential is never followed by another):
 Never tells the device why it was refused: every refusal answers the same problem
 (401 `auth.credential_refused`, 403 `auth.device_forbidden` once the credential was proven,
 429 `auth.rate_limited` with Retry-After), with `AuthRefused.public_problem()`'s message. The
-precise code goes to the audit log (the service writes it) and to the debug log.
+precise code goes to the audit log (the service writes it) and to the debug log. One 403 is
+named: `auth.network_not_allowed`, a proven unit calling from outside its policy's
+`allowed_networks` (the peer address is passed to the service as `source`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from devicetrust.deviceauth import (
     CredentialRefused,
     DeviceAuthService,
     DeviceForbidden,
+    NetworkNotAllowed,
 )
 from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
 from devicetrust.runtime.container import Platform
@@ -81,6 +84,8 @@ class DeviceNotAuthenticated(DeviceTrustError):
         status, message = refusal.public_problem()
         if isinstance(refusal, AuthRateLimited):
             return cls(status, AuthRateLimited.CODE, message, retry_after=refusal.retry_after)
+        if isinstance(refusal, NetworkNotAllowed):  # proven unit: the reason is no oracle
+            return cls(status, NetworkNotAllowed.CODE, message)
         if isinstance(refusal, DeviceForbidden):
             return cls(status, DeviceForbidden.CODE, message)
         return cls(status, CredentialRefused.CODE, message)

@@ -31,6 +31,7 @@ SET_ID = "ID=c2c38155-b0d2-48b6-82fd-22fe3b316224"
 PID = '"$ID"'
 MAX_INPUT = 64 * 1024
 ENTRY_POINT = "cli"
+DRY_RUN_ENTRY_POINT = "cli-dry-run"
 
 app = typer.Typer(
     help="Device credentials: HMAC token keys, JWT public keys, and a verifier.",
@@ -304,6 +305,7 @@ def _authenticate(
     jwt: str | None,
     audience: str | None,
     cert: Path | None,
+    dry_run: bool,
 ) -> AuthenticatedDevice:
     given = [name for name, value in (("--hmac", hmac), ("--jwt", jwt), ("--cert", cert)) if value]
     if len(given) != 1:
@@ -313,15 +315,18 @@ def _authenticate(
     if jwt is not None and not audience:
         raise InvalidInput("cli.audience_required", "--jwt needs --audience (the token's aud)")
     auth = state(ctx).platform().device_auth
+    entry_point = DRY_RUN_ENTRY_POINT if dry_run else ENTRY_POINT
     if cert is not None:
         chain = _read_file(cert, "certificate chain")
-        return auth.authenticate_certificate(chain, entry_point=ENTRY_POINT)
+        return auth.authenticate_certificate(chain, entry_point=entry_point)
     if hmac is not None and resource is not None:
         return auth.authenticate_hmac_token(
-            _text_or_stdin(hmac), resource=resource, entry_point=ENTRY_POINT
+            _text_or_stdin(hmac), resource=resource, entry_point=entry_point, dry_run=dry_run
         )
     assert jwt is not None and audience is not None
-    return auth.authenticate_jwt(_text_or_stdin(jwt), audience=audience, entry_point=ENTRY_POINT)
+    return auth.authenticate_jwt(
+        _text_or_stdin(jwt), audience=audience, entry_point=entry_point, dry_run=dry_run
+    )
 
 
 @app.command(
@@ -330,6 +335,7 @@ def _authenticate(
         'devicetrust credential verify --hmac "$TOKEN" --resource mqtt.example.com',
         "devicetrust credential verify --jwt - --audience https://api.example.com",
         "devicetrust credential verify --cert chain.pem --json",
+        'devicetrust credential verify --dry-run --jwt "$TOKEN" --audience https://api.example.com',
     ),
 )
 def verify(
@@ -348,14 +354,25 @@ def verify(
         Path | None,
         typer.Option("--cert", help="A PEM certificate chain, leaf first.", dir_okay=False),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check everything but leave the token's nonce or jti unspent "
+            "(a token already spent is still refused).",
+        ),
+    ] = False,
     as_json: output.JsonFlag = False,
 ) -> None:
     """Run the real device authenticator on a credential: print who it proves, or the
-    precise refusal code (exit status 3; 7 when rate-limited). Refusals are audited, and an
-    accepted token's nonce or jti is spent, exactly as at any entry point."""
-    device = _authenticate(ctx, hmac, resource, jwt, audience, cert)
+    precise refusal code (exit status 3; 7 when rate-limited). Refusals are audited. By
+    default an accepted token's nonce or jti is spent, exactly as at any entry point: a
+    token checked here can no longer be used by a device. With --dry-run it stays usable."""
+    device = _authenticate(ctx, hmac, resource, jwt, audience, cert, dry_run)
     if as_json:
-        output.emit_json(device.to_json())
+        output.emit_json(
+            {**device.to_json(), "spent": not dry_run and device.method.value != "mtls"}
+        )
         return
     output.fields(
         "Authenticated",
@@ -368,5 +385,9 @@ def verify(
         ],
         style="green",
     )
-    if device.method.value != "mtls":
+    if device.method.value == "mtls":
+        return
+    if dry_run:
+        output.note("Dry run: a nonce or jti the token carries was not spent; it stays usable.")
+    else:
         output.note("If the token carried a nonce or jti, it is now spent: it cannot be reused.")

@@ -27,6 +27,8 @@
             +-- UnitQuarantined       auth.unit_quarantined
             +-- UnitDecommissioned    auth.unit_decommissioned
             +-- UnitUnknown           auth.unit_unknown           no such physical identity
+            +-- NetworkNotAllowed     auth.network_not_allowed    source address outside the
+                                                                  unit's allowed networks
 
 Every refusal is an `AuthRefused`, so an entry point catches one type. `code`, `message` and
 `details` are precise, for logs and audit; none of them ever holds a key, a MAC, a signature
@@ -171,6 +173,14 @@ class UnitDecommissioned(DeviceForbidden):
 
 class UnitUnknown(DeviceForbidden):
     CODE: ClassVar[str] = "auth.unit_unknown"
+
+
+class NetworkNotAllowed(DeviceForbidden):
+    """Raised only once the unit is proven, so naming the reason is no oracle; the device
+    learns why (its operator must change the network or the policy), not its networks."""
+
+    CODE: ClassVar[str] = "auth.network_not_allowed"
+    PUBLIC_MESSAGE: ClassVar[str] = "the device may not authenticate from this network"
 
 
 # ---- managing device credentials (operator side; not refusals) ------------------------------

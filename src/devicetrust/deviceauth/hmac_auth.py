@@ -104,7 +104,10 @@ class HmacTokenAuthenticator:
     def clear_cache(self) -> None:
         self._cache.clear()
 
-    def authenticate(self, token: object, *, resource: str) -> AuthenticatedDevice:
+    def authenticate(
+        self, token: object, *, resource: str, spend: bool = True
+    ) -> AuthenticatedDevice:
+        """`spend=False` (a dry run) refuses a spent nonce but records nothing."""
         parsed = decode_token(token)
         now = self._clock.now()
         pid, number = parsed.physical_id, parsed.key_version
@@ -135,7 +138,9 @@ class HmacTokenAuthenticator:
             raise TokenMalformed("the token's expiry is not a usable time") from exc
         rules.check_token_time(now, limits, expires=expires)
         rules.check_unit_state(entry.unit.state)
-        if parsed.nonce is not None:
+        if parsed.nonce is not None and not spend:
+            self._replay.check_unspent(pid, AuthMethod.HMAC_TOKEN, parsed.nonce)
+        elif parsed.nonce is not None:
             self._replay.spend(
                 pid,
                 AuthMethod.HMAC_TOKEN,

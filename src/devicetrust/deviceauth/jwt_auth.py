@@ -187,7 +187,10 @@ class JwtAuthenticator:
     def clear_cache(self) -> None:
         self._cache.clear()
 
-    def authenticate(self, token: object, *, audience: str) -> AuthenticatedDevice:
+    def authenticate(
+        self, token: object, *, audience: str, spend: bool = True
+    ) -> AuthenticatedDevice:
+        """`spend=False` (a dry run) refuses a spent jti but records nothing."""
         header = read_header(token)
         assert isinstance(token, str)
         now = self._clock.now()
@@ -216,13 +219,16 @@ class JwtAuthenticator:
         rules.check_method(limits, AuthMethod.JWT)
         expires = self._check_time(claims, now, limits)
         rules.check_unit_state(unit.state)
-        self._replay.spend(
-            unit.physical_id,
-            AuthMethod.JWT,
-            jti,
-            at=now,
-            until=rules.replay_horizon(expires, limits),
-        )
+        if not spend:
+            self._replay.check_unspent(unit.physical_id, AuthMethod.JWT, jti)
+        else:
+            self._replay.spend(
+                unit.physical_id,
+                AuthMethod.JWT,
+                jti,
+                at=now,
+                until=rules.replay_horizon(expires, limits),
+            )
         return AuthenticatedDevice(
             physical_id=unit.physical_id,
             logical_name=unit.logical_name,

@@ -3,8 +3,9 @@
     auth = DeviceAuthService(..., limits_for=PolicyLimits(platform.policy, clock))
 
 Maps the unit's effective policy to `AuthLimits`: the allowed methods, the maximum token
-lifetime and the clock-skew window (both clamped to deviceauth's own hard bounds), and the
-JWT algorithms its key algorithms admit (ES256 needs `ec-p256`, EdDSA `ed25519`).
+lifetime and the clock-skew window (both clamped to deviceauth's own hard bounds), the JWT
+algorithms its key algorithms admit (ES256 needs `ec-p256`, EdDSA `ed25519`), and the source
+networks it may connect from.
 
 Resolving a policy reads the database, so each unit's limits are kept for `ttl` (default
 5 s), and never past the moment one of its relaxations lapses. `forget()` drops them all
@@ -47,6 +48,7 @@ def limits_of(policy: SecurityPolicy) -> AuthLimits:
         jwt_algorithms=frozenset(
             alg for key, alg in _JWT_BY_KEY.items() if key in policy.key_algorithms
         ),
+        allowed_networks=tuple(policy.allowed_networks),
     )
 
 

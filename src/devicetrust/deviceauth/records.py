@@ -11,6 +11,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from devicetrust.deviceauth.errors import InvalidLimits
@@ -73,6 +74,9 @@ class AuthLimits:
     jwt_algorithms: frozenset[JwtAlgorithm] = frozenset(JwtAlgorithm)
     # Single-use HMAC tokens: a token without a nonce is refused (JWTs always carry a jti).
     require_nonce: bool = False
+    # The source addresses a unit may authenticate from; None admits any (and so does a
+    # tuple holding both 0.0.0.0/0 and ::/0). An entry point that passes no source skips it.
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] | None = None
 
     def __post_init__(self) -> None:
         if not all(isinstance(m, AuthMethod) for m in self.methods):

@@ -15,6 +15,9 @@ Order of checks every authenticator follows (each refusal names the first failed
 7. unit         the unit's lifecycle state admits connections   auth.unit_* (403)
 8. identity     a logical name it carries is the unit's now     auth.identity_stale
 9. single use   the nonce / jti was never spent                 auth.token_replayed
+10. source      the entry point's peer address is inside the    auth.network_not_allowed (403)
+                unit's allowed networks (`DeviceAuthService`,
+                once the unit is proven; a token is spent by then)
 
 Nothing after step 3 is decided on a claim that was not proven.
 """
@@ -22,9 +25,11 @@ Nothing after step 3 is decided on a claim that was not proven.
 from __future__ import annotations
 
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from devicetrust.deviceauth.errors import (
     MethodNotAllowed,
+    NetworkNotAllowed,
     TokenExpired,
     TokenLifetimeExceeded,
     TokenNotYetValid,
@@ -76,6 +81,28 @@ def check_token_time(
             f"a token may be valid for at most {limits.max_token_lifetime}",
             exp=expires.isoformat(),
         )
+
+
+def check_source(limits: AuthLimits, source: str) -> None:
+    """The address the unit connects from is inside its allowed networks (an IPv4-mapped
+    IPv6 address is judged as IPv4). Anything but an IP address is refused, unless the
+    limits admit every address."""
+    networks = limits.allowed_networks
+    if networks is None or _admits_all(networks):
+        return
+    try:
+        ip = ip_address(source.strip())
+    except ValueError:
+        raise NetworkNotAllowed("the source is not an IP address", source=source[:64]) from None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    if not any(ip.version == net.version and ip in net for net in networks):
+        raise NetworkNotAllowed("the source is outside the unit's allowed networks", source=str(ip))
+
+
+def _admits_all(networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    return {(n.version, n.prefixlen) for n in networks} >= {(4, 0), (6, 0)}
 
 
 def replay_horizon(expires: datetime, limits: AuthLimits) -> datetime:

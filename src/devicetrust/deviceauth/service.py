@@ -10,7 +10,9 @@ judges a device, so a unit is judged the same way everywhere.
 Each returns an `AuthenticatedDevice` or raises an `AuthRefused` with a precise `auth.*` code
 (see `errors`), after appending an audit entry `device.auth_refused` (code, method, entry
 point, the claimed unit id and the refusal's details: never a token, MAC, signature or key).
-Entry points show the device only `AuthRefused.public_problem()`. With a `failure_limiter`,
+Entry points show the device only `AuthRefused.public_problem()`. When the entry point passes
+the peer's `source` address, a proven unit outside its policy's allowed networks is refused
+(`auth.network_not_allowed`, 403, audited). With a `failure_limiter`,
 a source address past its budget of failures is refused (`auth.rate_limited`) before any
 work and without an audit write, so a flood cannot fill the audit log.
 
@@ -44,6 +46,7 @@ from devicetrust.deviceauth.records import (
     default_limits,
 )
 from devicetrust.deviceauth.replay import ReplayLedger
+from devicetrust.deviceauth.rules import check_source
 from devicetrust.deviceauth.token_keys import TokenKeys
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import ConfigurationError
@@ -91,12 +94,15 @@ class DeviceAuthService:
         limits_for: LimitsFor = default_limits,
         cache_ttl: timedelta = timedelta(0),
         failure_limiter: FailureLimiter | None = None,
+        group_commit: bool = True,
     ) -> None:
         """`cache_ttl` (0 to 60 s, off by default): how long a key row and its unit's state
         may be served from memory (see `_cache`); changes made through this service clear
         the cache at once, changes made elsewhere are seen within `cache_ttl`.
         `failure_limiter`: failed authentications per source address (the `source` an entry
-        point passes); a source over its budget is refused before any work and unaudited."""
+        point passes); a source over its budget is refused before any work and unaudited.
+        `group_commit`: concurrent authentications write their spent nonces/jtis in one
+        INSERT per batch (`replay`); False writes one transaction per token."""
         self._limiter = failure_limiter
         self._db = db
         self._clock = clock
@@ -104,7 +110,7 @@ class DeviceAuthService:
         self._cache_ttl = cache_ttl
         self.token_keys = TokenKeys(db, clock, sealer, on_change=self.clear_caches)
         self.public_keys = DevicePublicKeys(db, clock, on_change=self.clear_caches)
-        self._replay = ReplayLedger(db)
+        self._replay = ReplayLedger(db, group_commit=group_commit)
         self._hmac = HmacTokenAuthenticator(
             db, clock, self.token_keys, limits_for, self._replay, cache_ttl=cache_ttl
         )
@@ -143,7 +149,7 @@ class DeviceAuthService:
             )
         self._check_source(source)
         try:
-            return self._mtls.authenticate(chain)
+            return self._from_allowed_source(self._mtls.authenticate(chain), source)
         except AuthRefused as exc:
             claimed = claimed_physical_id(chain)
             self._refused(exc, AuthMethod.MTLS, claimed, entry_point, source)
@@ -156,11 +162,14 @@ class DeviceAuthService:
         resource: str,
         entry_point: str = "unspecified",
         source: str | None = None,
+        dry_run: bool = False,
     ) -> AuthenticatedDevice:
-        """An HMAC identifier token (`hmac_format`) made for `resource`."""
+        """An HMAC identifier token (`hmac_format`) made for `resource`. `dry_run`: every
+        check, but a valid nonce is not spent (a spent one is still refused)."""
         self._check_source(source)
         try:
-            return self._hmac.authenticate(token, resource=resource)
+            device = self._hmac.authenticate(token, resource=resource, spend=not dry_run)
+            return self._from_allowed_source(device, source)
         except AuthRefused as exc:
             found = _CLAIMED_ID.search(token[:128]) if isinstance(token, str) else None
             claimed = found[1] if found else None
@@ -174,11 +183,14 @@ class DeviceAuthService:
         audience: str,
         entry_point: str = "unspecified",
         source: str | None = None,
+        dry_run: bool = False,
     ) -> AuthenticatedDevice:
-        """A device JWT (`jwt_auth`) whose `aud` holds `audience`."""
+        """A device JWT (`jwt_auth`) whose `aud` holds `audience`. `dry_run`: every check,
+        but a valid jti is not spent (a spent one is still refused)."""
         self._check_source(source)
         try:
-            return self._jwt.authenticate(token, audience=audience)
+            device = self._jwt.authenticate(token, audience=audience, spend=not dry_run)
+            return self._from_allowed_source(device, source)
         except AuthRefused as exc:
             claimed = _claimed_jwt_subject(token)
             self._refused(exc, AuthMethod.JWT, claimed, entry_point, source)
@@ -190,6 +202,13 @@ class DeviceAuthService:
         """Periodic upkeep: forget spent nonces/jtis that can no longer be replayed, and
         erase the keys of token key versions past their retirement."""
         return self._replay.purge(self._clock.now()) + self.token_keys.purge()
+
+    def _from_allowed_source(
+        self, device: AuthenticatedDevice, source: str | None
+    ) -> AuthenticatedDevice:
+        if source is not None:
+            check_source(self._limits_for(device.physical_id), source)
+        return device
 
     def _check_source(self, source: str | None) -> None:
         if self._limiter is None or source is None:

@@ -17,6 +17,7 @@ with a reason and an expiry of at most 90 days, does, and it lapses at its expir
 job. Never imports the device-authentication or gateway packages: they call this one.
 """
 
+from devicetrust.policy.certificate_caps import CertificateLifetimeCaps
 from devicetrust.policy.durations import format_duration, parse_duration, parse_expiry
 from devicetrust.policy.errors import (
     InvalidPolicy,
@@ -61,6 +62,7 @@ from devicetrust.policy.relaxations import MAX_RELAXATION, Relaxation, Relaxatio
 from devicetrust.policy.resolution import EffectivePolicy, Layer, resolve
 from devicetrust.policy.scopes import FLEET, PolicyScope, ScopeKind, parse_scope
 from devicetrust.policy.service import PolicyService, ScopePolicy
+from devicetrust.policy.source_networks import SourceNetworks
 
 __all__ = [
     "BASELINE",
@@ -70,6 +72,7 @@ __all__ = [
     "TLS12_SUITES",
     "TLS13_SUITES",
     "AuthMethod",
+    "CertificateLifetimeCaps",
     "DevicePosture",
     "EffectivePolicy",
     "FleetPosture",
@@ -90,6 +93,7 @@ __all__ = [
     "ScopePolicy",
     "ScopeTargetNotFound",
     "SecurityPolicy",
+    "SourceNetworks",
     "TlsVersion",
     "Verdict",
     "WeakeningRefused",

@@ -350,12 +350,15 @@ class PolicyService:
 
     # ---- resolution -----------------------------------------------------------------------
 
-    def effective(self, physical_id: str) -> EffectivePolicy:
+    def effective(self, physical_id: str, *, enrollment: str | None = None) -> EffectivePolicy:
         """The policy in force for the unit now: baseline < fleet < its enrollment < the
-        unit, each with its active relaxations; `sources` says where each field came from."""
+        unit, each with its active relaxations; `sources` says where each field came from.
+        `enrollment` (a name) overrides the one of its registration: provisioning asks for
+        the enrollment admitting the unit now, before the registration records it."""
         now = self._clock.now()
         with self._db.read() as session:
-            pid, enrollment = _rows.unit_and_enrollment(session, physical_id)
+            pid, registered = _rows.unit_and_enrollment(session, physical_id)
+            enrollment = enrollment or registered
             scopes = [FLEET.key, f"device:{pid}"]
             if enrollment is not None:
                 scopes.append(f"enrollment:{enrollment}")

@@ -4,11 +4,22 @@ and the device's answer is assembled (chain, logical name, data-plane endpoint, 
 
 Runs only after every check of `service.py` passed and the single-use value was burnt.
 Never signs anything itself (the CA does) and never decides a name (allocation does).
+
+A proven unit calling from outside its policy's `allowed_networks` is refused
+(`auth.network_not_allowed`, through the injected `SourceCheckFor`).
+
+The certificate's lifetime is the CA's device default, lowered by the attestation method's
+cap and by the unit's security policy (`max_certificate_lifetime`). The policy lives in a
+layer above this one, so its cap is passed in as a `LifetimeCapFor` (the composition root
+gives `policy.CertificateLifetimeCaps`); the cap in force is written into the
+`device.provisioned` audit entry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
 
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import Conflict
@@ -17,6 +28,7 @@ from devicetrust.domain.ids import LogicalName, PhysicalId
 from devicetrust.identity import IdentityService
 from devicetrust.pki import IssuedCertificate, PkiService, Profile
 from devicetrust.provisioning.allocation import Action, Decision
+from devicetrust.provisioning.errors import EnrollmentRefused
 from devicetrust.provisioning.methods import Authorization, RegistrationRequest
 from devicetrust.provisioning.records import (
     DataPlane,
@@ -30,12 +42,56 @@ from devicetrust.store.models import RegistrationRow
 
 
 @dataclass(frozen=True, slots=True)
+class LifetimeCap:
+    """The longest operational certificate a unit may get, and where that limit comes from
+    (a policy source such as `fleet`, `enrollment:line-03` or `relaxation:<id>`)."""
+
+    max_lifetime: timedelta
+    source: str
+
+    def audit(self) -> dict[str, object]:
+        return {
+            "max_certificate_lifetime": int(self.max_lifetime.total_seconds()),
+            "max_certificate_lifetime_source": self.source[:128],
+        }
+
+
+class LifetimeCapFor(Protocol):
+    """The cap for a unit admitted by `enrollment` (its name; None when unknown)."""
+
+    def __call__(self, physical_id: PhysicalId, enrollment: str | None) -> LifetimeCap: ...
+
+
+class SourceCheckFor(Protocol):
+    """Whether a unit admitted by `enrollment` may provision or re-enroll from `source` (the
+    peer address); the composition root gives `policy.SourceNetworks`."""
+
+    def __call__(self, physical_id: PhysicalId, enrollment: str | None, source: str) -> bool: ...
+
+
+NETWORK_NOT_ALLOWED = "auth.network_not_allowed"
+
+
+def check_source(
+    check: SourceCheckFor | None, physical_id: PhysicalId, enrollment: str | None, source: str
+) -> None:
+    """Refuse a proven unit calling from outside its policy's allowed networks."""
+    if check is not None and not check(physical_id, enrollment, source):
+        raise EnrollmentRefused(
+            NETWORK_NOT_ALLOWED,
+            "the device may not provision from this network",
+            source=source[:64],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     physical_id: PhysicalId
     enrollment: Enrollment
     authorization: Authorization
     decision: Decision
     first_pending: bool
+    cap: LifetimeCap | None = None
 
 
 def device_actor(physical_id: str) -> str:
@@ -70,14 +126,16 @@ class AssignmentOps:
         return decision.name
 
     def _issue(self, plan: Plan, request: RegistrationRequest) -> IssuedCertificate:
-        cap = plan.authorization.max_lifetime
-        lifetime = self._pki.policy.lifetime(Profile.DEVICE)
+        caps = [plan.authorization.max_lifetime, plan.cap.max_lifetime if plan.cap else None]
+        lifetime = min(
+            [self._pki.policy.lifetime(Profile.DEVICE), *(c for c in caps if c is not None)]
+        )
         return self._pki.issue_from_csr(
             request.csr,
             plan.physical_id,
             Profile.DEVICE,
             actor=device_actor(plan.physical_id),
-            lifetime=min(lifetime, cap) if cap is not None else None,
+            lifetime=lifetime,
         )
 
     def _record_assigned(
@@ -114,6 +172,7 @@ class AssignmentOps:
                     "serial": issued.serial_hex,
                     "source": request.source[:64],
                     **dict(plan.authorization.audit),
+                    **(plan.cap.audit() if plan.cap is not None else {}),
                 },
             )
 

@@ -9,10 +9,17 @@ simplereenroll over mutual TLS (RFC 7030 §3.3.2, §4.2.2).
    does not re-enroll), valid now, EKU clientAuth, one physical id, not revoked
                                                             auth.cert_* (`pki.verify`)
 3. rate limit, per unit                                     provisioning.rate_limited
+   the source inside the unit's allowed networks (policy)   auth.network_not_allowed
 4. `PkiService.renew(leaf, csr)`: the CSR verifies, the unit is in service, the certificate
    is unexpired and unrevoked; names come from the registry; the new certificate is recorded
    (and audited, `credential.issued`, renewed from the old serial) before it is returned
                                                             pki.* (`pki.errors`)
+
+The new certificate never outlives the unit's security policy (`max_certificate_lifetime`,
+through the injected `LifetimeCapFor`). `renew` keeps the old certificate's lifetime and
+takes no cap, so when the policy was tightened since, the certificate is issued afresh at the
+cap instead (same checks of the CSR, unit and key; the renewal key-reuse rule applies) and a
+`provisioning.lifetime_capped` audit entry names the old serial and the cap.
 
 A refusal at any step appends one `provisioning.refused` audit entry (code, method
 `est-certificate`, source; never the certificate or the CSR) and changes nothing else. The
@@ -23,13 +30,22 @@ itself, and never signs anything (the CA does).
 
 from __future__ import annotations
 
+from cryptography import x509
+
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import DeviceTrustError
 from devicetrust.domain.ids import PhysicalId
-from devicetrust.pki import CaRole, PkiService
+from devicetrust.pki import CaRole, PkiService, Profile
 from devicetrust.pki.records import IssuedCertificate
+from devicetrust.pki.serials import serial_text
 from devicetrust.pki.verify import DeviceCertVerifier
-from devicetrust.provisioning.assignment import device_actor
+from devicetrust.provisioning.assignment import (
+    LifetimeCap,
+    LifetimeCapFor,
+    SourceCheckFor,
+    check_source,
+    device_actor,
+)
 from devicetrust.provisioning.errors import RateLimited
 from devicetrust.provisioning.ratelimit import FailureLimiter
 from devicetrust.store.database import Database
@@ -37,6 +53,7 @@ from devicetrust.store.journal import append_audit
 
 REFUSED = "provisioning.refused"
 METHOD = "est-certificate"
+CAPPED = "provisioning.lifetime_capped"
 
 
 class CertificateReenrollment:
@@ -47,11 +64,15 @@ class CertificateReenrollment:
         pki: PkiService,
         *,
         limiter: FailureLimiter | None = None,
+        lifetime_cap: LifetimeCapFor | None = None,
+        source_check: SourceCheckFor | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._pki = pki
         self._limiter = limiter or FailureLimiter(clock)
+        self._lifetime_cap = lifetime_cap
+        self._source_check = source_check
 
     def reenroll(self, presented_pem: bytes, csr: bytes, *, source: str) -> IssuedCertificate:
         """The steps of the module docstring; `presented_pem` is the TLS client chain, leaf
@@ -64,12 +85,46 @@ class CertificateReenrollment:
             subject = device.physical_id
             keys.append(f"device:{subject}")
             self._limiter.check(keys)
-            return self._pki.renew(device.chain[0], csr, actor=device_actor(subject))
+            check_source(self._source_check, subject, None, source)
+            cap = self._lifetime_cap(subject, None) if self._lifetime_cap else None
+            return self._renew(device.chain[0], csr, subject, cap)
         except DeviceTrustError as exc:
             if not isinstance(exc, RateLimited):
                 self._limiter.failed(keys)
             self._refused(subject, source, exc)
             raise
+
+    def _renew(
+        self, leaf: x509.Certificate, csr: bytes, subject: PhysicalId, cap: LifetimeCap | None
+    ) -> IssuedCertificate:
+        actor = device_actor(subject)
+        # What `renew` would give: the old lifetime without its backdate (pki.renewal).
+        kept = leaf.not_valid_after_utc - leaf.not_valid_before_utc - self._pki.policy.clock_skew
+        if cap is None or kept <= cap.max_lifetime:
+            return self._pki.renew(leaf, csr, actor=actor)
+        with self._db.transaction() as session:  # the issuance and its note commit together
+            issued = self._pki.issue_from_csr(
+                csr,
+                subject,
+                Profile.DEVICE,
+                actor=actor,
+                lifetime=cap.max_lifetime,
+                key_reuse=self._pki.policy.renewal_key_reuse,
+            )
+            append_audit(
+                session,
+                at=self._clock.now(),
+                actor=actor,
+                action=CAPPED,
+                subject=subject,
+                details={
+                    "method": METHOD,
+                    "renewed_from": serial_text(leaf.serial_number),
+                    "serial": issued.serial_hex,
+                    **cap.audit(),
+                },
+            )
+        return issued
 
     def _verifier(self) -> DeviceCertVerifier:
         cas = self._pki.list_cas()

@@ -45,7 +45,14 @@ from devicetrust.provisioning import _facts
 from devicetrust.provisioning._context import SessionContext
 from devicetrust.provisioning.allocation import Action, Decision, Facts, PoolPattern, decide
 from devicetrust.provisioning.approvals import ApprovalOps
-from devicetrust.provisioning.assignment import AssignmentOps, Plan, device_actor
+from devicetrust.provisioning.assignment import (
+    AssignmentOps,
+    LifetimeCapFor,
+    Plan,
+    SourceCheckFor,
+    check_source,
+    device_actor,
+)
 from devicetrust.provisioning.enrollments import Enrollments
 from devicetrust.provisioning.errors import (
     AttestationFailed,
@@ -113,6 +120,8 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         methods: Sequence[AttestationMethod] | None = None,
         data_plane: DataPlane | None = None,
         limiter: FailureLimiter | None = None,
+        lifetime_cap: LifetimeCapFor | None = None,
+        source_check: SourceCheckFor | None = None,
         pending_retry_after: int = 30,
     ) -> None:
         self._db = db
@@ -121,6 +130,8 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         self._pki = pki
         self._data_plane = data_plane or DataPlane()
         self._limiter = limiter or FailureLimiter(clock)
+        self._lifetime_cap = lifetime_cap
+        self._source_check = source_check
         self._retry_after = pending_retry_after
         self.enrollments = Enrollments(db, clock, sealer)
         self.manifests = ManifestOps(db, clock, identity)
@@ -280,7 +291,11 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
             facts = _facts.gather(session, pid, enrollment, now)
             decision = decide(enrollment.allocation, facts, replaces=enrollment.replaces)
             registration = session.get(RegistrationRow, pid)
-        return Plan(pid, enrollment, authorization, decision, registration is None)
+        # The policy of the enrollment admitting the unit now (its registration may name an
+        # older one, or none yet).
+        check_source(self._source_check, pid, enrollment.name, request.source)
+        cap = self._lifetime_cap(pid, enrollment.name) if self._lifetime_cap else None
+        return Plan(pid, enrollment, authorization, decision, registration is None, cap)
 
     def _attest(
         self,

@@ -29,7 +29,7 @@ from devicetrust.pki.keys import (
     Pkcs11Connection,
 )
 from devicetrust.pki.verify import DeviceCertVerifier
-from devicetrust.policy import PolicyService
+from devicetrust.policy import CertificateLifetimeCaps, PolicyService, SourceNetworks
 from devicetrust.provisioning import (
     DataPlane,
     ProvisioningService,
@@ -145,12 +145,20 @@ class Platform:
                 burst=self.settings.provisioning.attempt_burst,
                 refill_per_minute=self.settings.provisioning.attempt_refill_per_minute,
             ),
+            lifetime_cap=CertificateLifetimeCaps(self.policy),
+            source_check=SourceNetworks(self.policy),
         )
 
     @cached_property
     def reenrollment(self) -> CertificateReenrollment:
         """EST simplereenroll by the device's current certificate (mutual TLS)."""
-        return CertificateReenrollment(self.db, self.clock, self.pki)
+        return CertificateReenrollment(
+            self.db,
+            self.clock,
+            self.pki,
+            lifetime_cap=CertificateLifetimeCaps(self.policy),
+            source_check=SourceNetworks(self.policy),
+        )
 
     @cached_property
     def policy(self) -> PolicyService:
