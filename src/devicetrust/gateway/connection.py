@@ -150,7 +150,9 @@ class Connection:
             return self._refuse(refusal)
         ssl_object = self._writer.get_extra_info("ssl_object")
         peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        presented = select_credential(connect, peer, env.config.token_audience)
+        address = self._writer.get_extra_info("peername")
+        source = str(address[0]) if isinstance(address, tuple) and address else None
+        presented = select_credential(connect, peer, env.config.token_audience, source)
         if isinstance(presented, ReasonCode):
             return self._refuse(presented)
         try:

@@ -36,13 +36,16 @@ class DeviceAuthenticator(Protocol):
     """What the gateway needs of `deviceauth.DeviceAuthService`."""
 
     def authenticate_certificate(self, chain: Sequence[bytes] | bytes, *,
-                                 entry_point: str = ...) -> AuthenticatedDevice: ...
+                                 entry_point: str = ...,
+                                 source: str | None = ...) -> AuthenticatedDevice: ...
 
     def authenticate_hmac_token(self, token: object, *, resource: str,
-                                entry_point: str = ...) -> AuthenticatedDevice: ...
+                                entry_point: str = ...,
+                                source: str | None = ...) -> AuthenticatedDevice: ...
 
     def authenticate_jwt(self, token: object, *, audience: str,
-                         entry_point: str = ...) -> AuthenticatedDevice: ...
+                         entry_point: str = ...,
+                         source: str | None = ...) -> AuthenticatedDevice: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +53,16 @@ class Presented:
     method: AuthMethod
     certificate: bytes | None = None  # leaf DER (mTLS)
     token: str | None = None  # HMAC token or JWT
+    source: str | None = None  # the peer's IP address: the policy's allowed networks
 
 
 def select_credential(connect: Connect, peer_certificate: bytes | None,
-                      token_audience: str | None) -> Presented | ReasonCode:
-    """The credential to authenticate, or the reason code refusing the CONNECT."""
+                      token_audience: str | None,
+                      source: str | None = None) -> Presented | ReasonCode:
+    """The credential to authenticate (with the peer's address `source`, checked against the
+    unit's allowed networks once it is proven), or the reason code refusing the CONNECT."""
     if peer_certificate:
-        return Presented(AuthMethod.MTLS, certificate=peer_certificate)
+        return Presented(AuthMethod.MTLS, certificate=peer_certificate, source=source)
     if connect.password is None:
         return ReasonCode.NOT_AUTHORIZED
     method = USERNAME_FOR_METHOD.get(connect.username or "")
@@ -66,7 +72,7 @@ def select_credential(connect: Connect, peer_certificate: bytes | None,
         token = connect.password.decode("ascii")
     except UnicodeDecodeError:
         return ReasonCode.BAD_USER_NAME_OR_PASSWORD
-    return Presented(method, token=token)
+    return Presented(method, token=token, source=source)
 
 
 def refusal_code(presented: Presented, refused: AuthRefused) -> ReasonCode:
@@ -79,12 +85,14 @@ def _authenticate(auth: DeviceAuthenticator, presented: Presented,
                   audience: str | None) -> AuthenticatedDevice:
     if presented.method is AuthMethod.MTLS:
         assert presented.certificate is not None
-        return auth.authenticate_certificate([presented.certificate], entry_point=ENTRY_POINT)
+        return auth.authenticate_certificate([presented.certificate], entry_point=ENTRY_POINT,
+                                             source=presented.source)
     assert audience is not None  # select_credential refuses tokens without an audience
     if presented.method is AuthMethod.HMAC_TOKEN:
         return auth.authenticate_hmac_token(presented.token, resource=audience,
-                                            entry_point=ENTRY_POINT)
-    return auth.authenticate_jwt(presented.token, audience=audience, entry_point=ENTRY_POINT)
+                                            entry_point=ENTRY_POINT, source=presented.source)
+    return auth.authenticate_jwt(presented.token, audience=audience, entry_point=ENTRY_POINT,
+                                 source=presented.source)
 
 
 async def authenticate(auth: DeviceAuthenticator, presented: Presented, audience: str | None,
