@@ -3,9 +3,7 @@ client may send, and the MAC function against Wycheproof's HMAC-SHA256 vectors."
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +19,8 @@ from devicetrust.deviceauth.hmac_format import (
     token_mac,
 )
 from devicetrust.domain import new_physical_id
+from tests.vectors import wycheproof_cases
 
-WYCHEPROOF = Path("/work/shared/testdata/wycheproof")
 KEY = bytes(range(32))
 
 physical_ids = st.uuids(version=4).map(str)
@@ -137,14 +135,9 @@ def test_encode_refuses_what_decode_would_refuse() -> None:
     assert decode_token(token).expires == 1767225600
 
 
-def _wycheproof(name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    data = json.loads((WYCHEPROOF / name).read_text())
-    return [(group, test) for group in data["testGroups"] for test in group["tests"]]
-
-
 @pytest.mark.parametrize(
     ("group", "case"),
-    _wycheproof("hmac_sha256_test.json"),
+    wycheproof_cases("hmac_sha256_test.json"),
     ids=lambda v: str(v.get("tcId", "")) if isinstance(v, dict) else "",
 )
 def test_wycheproof_hmac_sha256(group: dict[str, Any], case: dict[str, Any]) -> None:

@@ -3,9 +3,7 @@ HKDF-SHA256 case, and the ratchet's forward secrecy (old keys erased, one-way st
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +17,7 @@ from devicetrust.deviceauth.session_keys import (
     derive_session_key,
     hkdf_sha256,
 )
-
-WYCHEPROOF = Path("/work/shared/testdata/wycheproof/hkdf_sha256_test.json")
+from tests.vectors import wycheproof
 
 # RFC 5869 Appendix A, test cases 1-3 (SHA-256), typed from the RFC.
 RFC5869 = [
@@ -69,7 +66,7 @@ def test_rfc5869(ikm: str, salt: str, info: str, length: int, okm: str) -> None:
 
 
 def _cases() -> list[dict[str, Any]]:
-    data = json.loads(WYCHEPROOF.read_text())
+    data = wycheproof("hkdf_sha256_test.json")
     return [test for group in data["testGroups"] for test in group["tests"]]
 
 

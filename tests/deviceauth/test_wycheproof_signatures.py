@@ -4,20 +4,17 @@ signatures are IEEE P1363 r||s (RFC 7518 §3.4), exactly these vectors' encoding
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from devicetrust.deviceauth.jwt_auth import signature_valid
-
-WYCHEPROOF = Path("/work/shared/testdata/wycheproof")
+from tests.vectors import wycheproof
 
 
 def _cases(name: str) -> list[tuple[str, dict[str, Any]]]:
-    data = json.loads((WYCHEPROOF / name).read_text())
+    data = wycheproof(name)
     return [
         (group["publicKeyDer"], test) for group in data["testGroups"] for test in group["tests"]
     ]
