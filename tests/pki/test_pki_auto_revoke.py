@@ -246,3 +246,29 @@ def test_the_cursor_passes_only_settled_events_and_late_commits_are_not_lost(
         newest = conn.execute(select(func.max(OutboxRow.id))).scalar_one()
         consumed = conn.execute(select(func.count()).select_from(ConsumedEventRow)).scalar()
     assert (cursor, consumed) == (newest, 0)
+
+
+def test_reissue_after_a_rename_is_capped_by_the_injected_lifetime_cap(
+    pki: PkiService,
+    hierarchy: Hierarchy,
+    identity: IdentityService,
+    unit: PhysicalIdentity,
+) -> None:
+    """The composition root passes the unit's security-policy cap (`Platform.auto_revoker`);
+    a re-issued certificate never outlives it, whatever the CA's default."""
+    pid = unit.physical_id
+    _born_then_bound(pki, identity, unit)
+    old = pki.issue_from_csr(make_csr(ec_key()), pid, actor=ACTOR)
+    identity.rename(NAME, "line-04-right-welding-01", actor=ACTOR)
+    asked: list[str] = []
+
+    def cap(physical_id: str) -> timedelta:
+        asked.append(physical_id)
+        return timedelta(minutes=20)
+
+    assert AutoRevoker(pki, lifetime_cap=cap).run_once().reissued == 1
+    new = pki.current_certificate(pid)
+    assert new is not None and new.renewed_from == old.serial
+    lifetime = new.certificate.not_valid_after_utc - new.certificate.not_valid_before_utc
+    assert lifetime - pki.policy.clock_skew == timedelta(minutes=20)
+    assert set(asked) == {pid}

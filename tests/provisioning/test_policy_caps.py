@@ -145,6 +145,7 @@ def test_reenrollment_after_a_tightened_policy_is_capped_and_audited(
     issued = reenrollment.reenroll(old.pem.encode(), csr_for(new_key()), source="10.9.0.1")
 
     assert issued.physical_id == pid
+    assert issued.renewed_from == old.serial  # a renewal, still linked to the old one
     assert _lifetime(issued.pem, clock) == timedelta(minutes=30)
     details = _last(db, "provisioning.lifetime_capped").details
     assert details["renewed_from"] == old.serial_hex

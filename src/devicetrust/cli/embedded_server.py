@@ -42,7 +42,7 @@ from sqlalchemy.exc import OperationalError
 
 from devicetrust.cli import workers as workers_mod
 from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
-from devicetrust.pki import AutoRevoker, CaRole, PkiService, Profile
+from devicetrust.pki import CaRole, PkiService, Profile
 from devicetrust.runtime import Platform
 from devicetrust.runtime.data_plane import EmbeddedDataPlane
 
@@ -258,7 +258,7 @@ def _pki_upkeep(platform: Platform, stop: threading.Event) -> list[threading.Thr
     ids) and retired token keys past theirs."""
     cfg = platform.settings.pki
     pki = platform.pki
-    revoker = AutoRevoker(pki)
+    revoker = platform.auto_revoker()
     return [
         _periodic(stop, "pki-auto-revoker", cfg.autorevoke_interval_seconds, pki, revoker.run_once),
         _periodic(stop, "pki-refresh", cfg.crl_refresh_interval_seconds, pki, pki.refresh_due),

@@ -27,6 +27,7 @@ and never releases a hold an operator placed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -80,9 +81,17 @@ class _Tally:
 
 class AutoRevoker:
     def __init__(
-        self, pki: PkiService, *, settle: timedelta = timedelta(minutes=10), batch: int = 500
+        self,
+        pki: PkiService,
+        *,
+        settle: timedelta = timedelta(minutes=10),
+        batch: int = 500,
+        lifetime_cap: Callable[[str], timedelta | None] | None = None,
     ) -> None:
+        """`lifetime_cap(physical_id)`: the unit's security-policy cap on a re-issued
+        certificate's lifetime (passed in by the composition root; pki knows no policy)."""
         self._pki = pki
+        self._lifetime_cap = lifetime_cap
         self._db = pki.database
         self._clock = pki.clock
         self._cursor = OutboxCursor(
@@ -144,7 +153,10 @@ class AutoRevoker:
 
         def reissue(physical_id: str | None) -> None:
             if physical_id:
-                new, old = self._pki._reissue_stale(session, physical_id, at=now, actor=AUTO_ACTOR)
+                cap = self._lifetime_cap(physical_id) if self._lifetime_cap else None
+                new, old = self._pki._reissue_stale(
+                    session, physical_id, at=now, actor=AUTO_ACTOR, max_lifetime=cap
+                )
                 tally.reissued += len(new)
                 tally.revoked += len(old)  # superseded
                 touched.extend(row.issuer_ca_id for row in old)

@@ -49,11 +49,14 @@ class RenewalOps(IssuanceOps):
         *,
         actor: str,
         key_reuse: KeyReuse | None = None,
+        max_lifetime: timedelta | None = None,
     ) -> IssuedCertificate:
         """A new certificate replacing an unexpired, unrevoked one of the same profile: with a
         new key (`csr`) or, when the policy allows, the same key. Names are taken afresh from
         the registry (device) or from the old certificate (server); the old one stays valid
-        until it expires. Serial as int/hex, or the certificate itself (PEM, DER, object)."""
+        until it expires. Serial as int/hex, or the certificate itself (PEM, DER, object).
+        It lives as long as the old one did, or `max_lifetime` (a security policy's cap) if
+        that is shorter."""
         verified = verify_csr(csr) if csr is not None else None
         serial, fingerprint = _serial_of(certificate)
         reuse = key_reuse or self._policy.renewal_key_reuse
@@ -103,7 +106,7 @@ class RenewalOps(IssuanceOps):
                 alt_names=alt_names,
                 physical_id=pid,
                 logical_name=logical_name,
-                lifetime=_lifetime_of(old, rule, self._policy.clock_skew),
+                lifetime=_capped(_lifetime_of(old, rule, self._policy.clock_skew), max_lifetime),
                 at=now,
                 actor=actor,
                 renewed_from=old.serial,
@@ -111,14 +114,17 @@ class RenewalOps(IssuanceOps):
             return _rows.to_issued(row)
 
     def reissue_for_identity_change(
-        self, physical_id: str, *, actor: str
+        self, physical_id: str, *, actor: str, max_lifetime: timedelta | None = None
     ) -> list[IssuedCertificate]:
         """Supersede the unit's operational certificates that carry a stale logical name (or
-        none, now that it has one) with new ones for the same key; returns the new ones."""
+        none, now that it has one) with new ones for the same key; returns the new ones.
+        `max_lifetime`: the unit's security-policy cap, when shorter than the CA default."""
         now = self._clock.now()
         with self._db.transaction() as session:
             unit = physical_row(session, physical_id, lock=True)
-            new, superseded = self._reissue_stale(session, unit.id, at=now, actor=actor)
+            new, superseded = self._reissue_stale(
+                session, unit.id, at=now, actor=actor, max_lifetime=max_lifetime
+            )
             issued = [_rows.to_issued(row) for row in new]
         self._refresh_after_revocation([row.issuer_ca_id for row in superseded], actor)
         return issued
@@ -126,7 +132,13 @@ class RenewalOps(IssuanceOps):
     # ---- steps inside a caller's transaction ---------------------------------------------
 
     def _reissue_stale(
-        self, session: Session, physical_id: str, *, at: datetime, actor: str
+        self,
+        session: Session,
+        physical_id: str,
+        *,
+        at: datetime,
+        actor: str,
+        max_lifetime: timedelta | None = None,
     ) -> tuple[list[IssuedCertificateRow], list[IssuedCertificateRow]]:
         unit = physical_row(session, physical_id, lock=True)
         rule = RULES[Profile.DEVICE]
@@ -155,7 +167,7 @@ class RenewalOps(IssuanceOps):
                 alt_names=alt_names,
                 physical_id=PhysicalId(unit.id),
                 logical_name=name,
-                lifetime=self._policy.lifetime(Profile.DEVICE),
+                lifetime=_capped(self._policy.lifetime(Profile.DEVICE), max_lifetime),
                 at=at,
                 actor=actor,
                 renewed_from=row.serial,
@@ -193,6 +205,10 @@ def _alt_names_of(certificate: x509.Certificate) -> list[x509.GeneralName]:
         )
     except x509.ExtensionNotFound as exc:
         raise NotRenewable("the certificate has no alternative names to renew") from exc
+
+
+def _capped(lifetime: timedelta, cap: timedelta | None) -> timedelta:
+    return lifetime if cap is None else min(lifetime, cap)
 
 
 def _lifetime_of(old: IssuedCertificateRow, rule: ProfileRule, skew: timedelta) -> timedelta:

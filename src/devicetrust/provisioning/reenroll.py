@@ -16,10 +16,10 @@ simplereenroll over mutual TLS (RFC 7030 §3.3.2, §4.2.2).
                                                             pki.* (`pki.errors`)
 
 The new certificate never outlives the unit's security policy (`max_certificate_lifetime`,
-through the injected `LifetimeCapFor`). `renew` keeps the old certificate's lifetime and
-takes no cap, so when the policy was tightened since, the certificate is issued afresh at the
-cap instead (same checks of the CSR, unit and key; the renewal key-reuse rule applies) and a
-`provisioning.lifetime_capped` audit entry names the old serial and the cap.
+through the injected `LifetimeCapFor`). `renew` keeps the old certificate's lifetime unless
+the policy was tightened since: then it renews at the cap (`max_lifetime`, still linked to
+the old serial) and a `provisioning.lifetime_capped` audit entry names the old serial and
+the cap.
 
 A refusal at any step appends one `provisioning.refused` audit entry (code, method
 `est-certificate`, source; never the certificate or the CSR) and changes nothing else. The
@@ -35,7 +35,7 @@ from cryptography import x509
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import DeviceTrustError
 from devicetrust.domain.ids import PhysicalId
-from devicetrust.pki import CaRole, PkiService, Profile
+from devicetrust.pki import CaRole, PkiService
 from devicetrust.pki.records import IssuedCertificate
 from devicetrust.pki.serials import serial_text
 from devicetrust.pki.verify import DeviceCertVerifier
@@ -102,15 +102,8 @@ class CertificateReenrollment:
         kept = leaf.not_valid_after_utc - leaf.not_valid_before_utc - self._pki.policy.clock_skew
         if cap is None or kept <= cap.max_lifetime:
             return self._pki.renew(leaf, csr, actor=actor)
-        with self._db.transaction() as session:  # the issuance and its note commit together
-            issued = self._pki.issue_from_csr(
-                csr,
-                subject,
-                Profile.DEVICE,
-                actor=actor,
-                lifetime=cap.max_lifetime,
-                key_reuse=self._pki.policy.renewal_key_reuse,
-            )
+        with self._db.transaction() as session:  # the renewal and its note commit together
+            issued = self._pki.renew(leaf, csr, actor=actor, max_lifetime=cap.max_lifetime)
             append_audit(
                 session,
                 at=self._clock.now(),

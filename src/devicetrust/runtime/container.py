@@ -17,9 +17,10 @@ from devicetrust.deviceauth import DeviceAuthService, device_verifier
 from devicetrust.deviceauth.policy_limits import PolicyLimits
 from devicetrust.domain.clock import Clock, SystemClock
 from devicetrust.domain.errors import ConfigurationError, DeviceTrustError
+from devicetrust.domain.ids import PhysicalId
 from devicetrust.events import AuditLog, Dispatcher, WebhookService
 from devicetrust.identity import IdentityService
-from devicetrust.pki import Keyring, PkiPolicy, PkiService, Profile
+from devicetrust.pki import AutoRevoker, Keyring, PkiPolicy, PkiService, Profile
 from devicetrust.pki.keys import (
     KekPassword,
     KeyPassword,
@@ -158,6 +159,14 @@ class Platform:
             self.pki,
             lifetime_cap=CertificateLifetimeCaps(self.policy),
             source_check=SourceNetworks(self.policy),
+        )
+
+    def auto_revoker(self) -> AutoRevoker:
+        """The CA following the identity registry; certificates it re-issues after a rename
+        or transfer are capped by the unit's security policy like provisioning's."""
+        caps = CertificateLifetimeCaps(self.policy)
+        return AutoRevoker(
+            self.pki, lifetime_cap=lambda pid: caps(PhysicalId(pid), None).max_lifetime
         )
 
     @cached_property
