@@ -29,6 +29,7 @@ from devicetrust.cli import (
     policy,
     posture,
     server,
+    simulate,
     webhook,
 )
 from devicetrust.cli.context import CliState
@@ -80,6 +81,7 @@ app.command(
 app.command("demo", epilog=output.example("mkdir /tmp/try && cd /tmp/try && devicetrust demo"))(
     demo
 )
+app.command("simulate", epilog=simulate.EXAMPLES)(simulate.simulate)
 app.add_typer(factory.app, name="factory")
 app.add_typer(identity.app, name="identity")
 app.add_typer(device.app, name="device")

@@ -262,3 +262,26 @@ def test_an_unreachable_gateway_is_retried_with_growing_backoff_and_nothing_is_l
         assert client.connect(WAIT) and client.flush(WAIT)
     stored = _stored(platform, f"/v1/data/diagnostics/{state.logical_name}")
     assert [m["message_key"] for m in stored] == [sent]
+
+
+def test_a_certificate_the_gateway_refuses_in_tls_never_counts_as_connected(
+    platform: Platform, keystore: Keystore, tmp_path: Path
+) -> None:
+    """An impostor: a real unit's id and gateway, a self-signed certificate. The gateway's
+    TLS layer closes the connection before any CONNACK; the client must not report a
+    session (it once did: a close woke the CONNACK wait) and delivers nothing."""
+    from devicetrust.device.keystore import open_keystore
+    from devicetrust.device.simulator._faults import write_impostor_state
+
+    pid, attestation = symmetric_unit(platform, keystore)
+    state = provision(platform.url, pid, attestation, keystore=keystore,
+                      data_dir=tmp_path / "real", ca_bundle=platform.ca_bundle)
+    foreign = open_keystore("memory:impostor-test")
+    write_impostor_state(state, foreign.create_key("foreign"), tmp_path / "impostor")
+    with DeviceClient(tmp_path / "impostor", foreign, platform.ca_bundle) as impostor:
+        impostor.publish_telemetry({"impostor": True})
+        assert not impostor.connect(3.0)
+        assert not impostor.connected
+        assert isinstance(impostor.last_error, ServerUnreachable)
+        assert impostor.pending == 1  # never acknowledged, so still buffered
+    assert _stored(platform, f"/v1/data/telemetry/{pid}") == []

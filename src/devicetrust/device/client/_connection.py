@@ -109,11 +109,15 @@ class Connection:
                 f"{self.state.mqtt_host}:{self.state.mqtt_port}: {type(exc).__name__}: {exc}"
             ) from exc
         self._client.loop_start()
-        if not self._connack.wait(timeout) or self._refused is not None:
+        # Open only on a successful CONNACK: a connection the gateway closes first (e.g. a
+        # client certificate its TLS layer refused) wakes the wait too, and is no session.
+        if not self._connack.wait(timeout) or not self._open:
             reason = self._refused if self._refused is not None else _CONNECTION_LOST
             self.close()
             if reason == _CONNECTION_LOST:
-                raise ServerUnreachable("no CONNACK from the gateway")
+                raise ServerUnreachable(
+                    "the gateway sent no CONNACK (it closed the connection, or timed out)"
+                )
             raise ConnectRefused(f"the gateway refused the connection (0x{reason:02X})",
                                  reason=reason)
 

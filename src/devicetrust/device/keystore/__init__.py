@@ -9,7 +9,8 @@ chosen by URI (docs/device-keystores.md).
 
 Backends: `file:` (AES-256-GCM encrypted file; store key from scrypt or sealed by a TPM),
 `tpm2:` (keys created in the TPM, blobs in a directory), `pkcs11:` (keys generated on a
-token). The backend classes are exported for typing (`Tpm2Keystore.tpm` for TPM
+token); `memory:` (process memory only, never persisted: for simulators and tests). The
+backend classes are exported for typing (`Tpm2Keystore.tpm` for TPM
 attestation); open them with `open_keystore`. Imports no server module; the TPM and PKCS#11
 libraries load only when a backend opens.
 """

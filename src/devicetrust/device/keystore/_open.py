@@ -5,7 +5,7 @@ SIGNER_FOR_URI_SCHEME pattern); a backend's library is imported only when its sc
 from __future__ import annotations
 
 from devicetrust.device.keystore._base import Keystore, KeystoreError
-from devicetrust.device.keystore._uri import FileUri, Pkcs11Uri, parse_keystore_uri
+from devicetrust.device.keystore._uri import FileUri, MemoryUri, Pkcs11Uri, parse_keystore_uri
 
 
 def open_keystore(uri: str, *, secret: bytes | bytearray | None = None) -> Keystore:
@@ -13,8 +13,18 @@ def open_keystore(uri: str, *, secret: bytes | bytearray | None = None) -> Keyst
 
     `secret` is the device secret of a `file:` keystore (at least 16 bytes; not with
     `?tpm=`), or the PIN of a `pkcs11:` token (unless the URI names a `pin-source`); a
-    `tpm2:` keystore takes none. The caller keeps and wipes `secret`."""
+    `tpm2:` or `memory:` keystore takes none. The caller keeps and wipes `secret`.
+
+    `memory:[<name>]` is a new, empty store in process memory, never persisted (simulators
+    and tests only)."""
     target = parse_keystore_uri(uri)
+    if isinstance(target, MemoryUri):
+        if secret is not None:
+            raise KeystoreError("a memory: keystore takes no secret",
+                                code="keystore.unexpected_secret")
+        from devicetrust.device.keystore._memory import MemoryKeystore
+
+        return MemoryKeystore(target.name)
     if isinstance(target, FileUri):
         from devicetrust.device.keystore._file import FileKeystore
 

@@ -4,6 +4,7 @@ scheme. Parsing only: nothing here opens a file, a token or a TPM.
     file:<path>[?tpm=<tcti>]
     pkcs11:module=<path>;token=<label>[?pin-source=env:<VAR>|file:<path>]
     tpm2:<tcti>?dir=<path>
+    memory:[<name>]               (process memory only: simulators and tests)
 
 Query values are percent-decoded; unknown or repeated parameters are refused (fail closed),
 and a PIN or a secret is never accepted in a URI.
@@ -40,16 +41,23 @@ class Pkcs11Uri:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryUri:
+    name: str = ""  # a tag for messages; every open is a new, empty store
+
+
+@dataclass(frozen=True, slots=True)
 class Tpm2Uri:
     tcti: str
     directory: Path
 
 
-KeystoreUri = FileUri | Pkcs11Uri | Tpm2Uri
+KeystoreUri = FileUri | Pkcs11Uri | Tpm2Uri | MemoryUri
 
 
 def parse_keystore_uri(uri: str) -> KeystoreUri:
     scheme, colon, rest = uri.partition(":")
+    if scheme == "memory" and colon:
+        return _memory(rest)
     if not colon or not rest:
         raise InvalidKeystoreUri("a keystore URI is file:, pkcs11: or tpm2: followed by a target")
     body, _, query = rest.partition("?")
@@ -60,7 +68,8 @@ def parse_keystore_uri(uri: str) -> KeystoreUri:
         return _pkcs11(body, params)
     if scheme == "tpm2":
         return _tpm2(body, params)
-    raise InvalidKeystoreUri(f"unknown keystore scheme {scheme!r} (file, pkcs11, tpm2)")
+    raise InvalidKeystoreUri(
+        f"unknown keystore scheme {scheme!r} (file, pkcs11, tpm2, memory)")
 
 
 def _file(body: str, params: dict[str, str]) -> FileUri:
@@ -99,6 +108,12 @@ def _pin_source(source: str) -> PinSource:
     if not colon or not where or kind not in ("env", "file"):
         raise InvalidKeystoreUri("pin-source is env:<VARIABLE> or file:<path>")
     return PinSource(kind, where)
+
+
+def _memory(rest: str) -> MemoryUri:
+    if "?" in rest:
+        raise InvalidKeystoreUri("memory: takes no parameter (memory:<name>)")
+    return MemoryUri(unquote(rest))
 
 
 def _tpm2(body: str, params: dict[str, str]) -> Tpm2Uri:
