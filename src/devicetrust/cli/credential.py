@@ -335,7 +335,7 @@ def _authenticate(
         'devicetrust credential verify --hmac "$TOKEN" --resource mqtt.example.com',
         "devicetrust credential verify --jwt - --audience https://api.example.com",
         "devicetrust credential verify --cert chain.pem --json",
-        'devicetrust credential verify --dry-run --jwt "$TOKEN" --audience mqtt.example.com',
+        "devicetrust credential verify --dry-run --jwt - --audience mqtt.example.com",
     ),
 )
 def verify(
