@@ -10,9 +10,7 @@ with an ES256 JWT signed on the token (`sign_jwt`).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,11 +25,10 @@ from devicetrust.device.keystore._base import (
     KeyNotFound,
     KeystoreCorrupt,
     KeystoreError,
-    TlsKeyUnsupported,
 )
+from devicetrust.device.keystore._hardware_key import HardwareKey
 from devicetrust.device.keystore._labels import check_label, check_secret
 from devicetrust.device.keystore._pkcs11_login import open_session
-from devicetrust.device.keystore._remote_signer import RemoteSigner
 from devicetrust.device.keystore._uri import Pkcs11Uri
 
 _APPLICATION = "devicetrust-keystore"
@@ -217,44 +214,20 @@ class Pkcs11Keystore:
         return list(session.get_objects(query))
 
 
-class Pkcs11DeviceKey:
+class Pkcs11DeviceKey(HardwareKey):
     """A key generated on the token; signs through C_Sign (CKM_ECDSA over SHA-256 digests)."""
+
+    _scheme = "pkcs11"
 
     def __init__(
         self, store: Pkcs11Keystore, label: str, private: Any, public: ec.EllipticCurvePublicKey
     ) -> None:
+        super().__init__(label, public)
         self._store = store
-        self._label = label
         self._private = private
-        self._public = public
 
-    def __repr__(self) -> str:
-        return f"Pkcs11DeviceKey(label={self._label!r})"
-
-    @property
-    def label(self) -> str:
-        return self._label
-
-    @property
-    def hardware(self) -> bool:
-        return True
-
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        return self._public
-
-    def sign(self, data: bytes) -> bytes:
-        return self._store.sign_digest(self._private, hashlib.sha256(data).digest())
-
-    def signer(self) -> ec.EllipticCurvePrivateKey:
-        return RemoteSigner(
-            self._public, lambda digest: self._store.sign_digest(self._private, digest)
-        )
-
-    def load_into(self, context: ssl.SSLContext, certificate_chain_pem: bytes) -> None:
-        raise TlsKeyUnsupported(
-            "a pkcs11: key cannot be given to OpenSSL here; authenticate with a JWT signed by "
-            "the key (sign_jwt; docs/device-keystores.md)"
-        )
+    def _sign_digest(self, digest: bytes) -> bytes:
+        return self._store.sign_digest(self._private, digest)
 
 
 def _public_key(public: Any) -> ec.EllipticCurvePublicKey:

@@ -14,15 +14,11 @@ handshake); devices authenticate with an ES256 JWT signed in the TPM instead (`s
 
 from __future__ import annotations
 
-import hashlib
 import json
-import ssl
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from devicetrust.device.keystore._atomic import private_directory, write_private
 from devicetrust.device.keystore._base import (
@@ -30,11 +26,10 @@ from devicetrust.device.keystore._base import (
     KeyNotFound,
     KeystoreCorrupt,
     KeystoreError,
-    TlsKeyUnsupported,
 )
 from devicetrust.device.keystore._file_format import b64, unb64
+from devicetrust.device.keystore._hardware_key import HardwareKey
 from devicetrust.device.keystore._labels import check_label, check_secret
-from devicetrust.device.keystore._remote_signer import RemoteSigner
 from devicetrust.device.keystore._tpm_errors import tpm_errors_as_keystore
 from devicetrust.device.keystore._uri import Tpm2Uri
 from devicetrust.device.tpm._keystore import SealedObject, TpmKey, TpmKeystore
@@ -135,48 +130,25 @@ class Tpm2Keystore:
         return self._directory / f"{check_label(label)}.{kind}.json"
 
 
-class TpmDeviceKey:
+class TpmDeviceKey(HardwareKey):
     """A key whose private part only the TPM can use; signs through TPM2_Sign."""
 
+    _scheme = "tpm2"
+
     def __init__(self, store: Tpm2Keystore, label: str, blob: TpmKey) -> None:
-        self._store = store
-        self._label = label
-        self._blob = blob
         with tpm_errors_as_keystore():
-            self._public = store.tpm.public_key(blob)
-
-    def __repr__(self) -> str:
-        return f"TpmDeviceKey(label={self._label!r})"
-
-    @property
-    def label(self) -> str:
-        return self._label
-
-    @property
-    def hardware(self) -> bool:
-        return True
+            public = store.tpm.public_key(blob)
+        super().__init__(label, public)
+        self._store = store
+        self._blob = blob
 
     @property
     def blob(self) -> TpmKey:
         """The wrapped key, for `TpmKeystore.certify` and `answer_challenge` (provisioning)."""
         return self._blob
 
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        return self._public
-
-    def sign(self, data: bytes) -> bytes:
-        return self._store.sign_digest(self._blob, hashlib.sha256(data).digest())
-
-    def signer(self) -> ec.EllipticCurvePrivateKey:
-        return RemoteSigner(
-            self._public, lambda digest: self._store.sign_digest(self._blob, digest)
-        )
-
-    def load_into(self, context: ssl.SSLContext, certificate_chain_pem: bytes) -> None:
-        raise TlsKeyUnsupported(
-            "a tpm2: key cannot be given to OpenSSL here; authenticate with a JWT signed by "
-            "the key (sign_jwt; docs/device-keystores.md)"
-        )
+    def _sign_digest(self, digest: bytes) -> bytes:
+        return self._store.sign_digest(self._blob, digest)
 
 
 def _write_blob(path: Path, kind: str, public: bytes, private: bytes, pcrs: Sequence[int]) -> None:
