@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from types import TracebackType
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -24,6 +23,7 @@ from devicetrust.device.keystore._base import (
     KeystoreCorrupt,
     KeystoreError,
 )
+from devicetrust.device.keystore._closing import ClosingStore
 from devicetrust.device.keystore._labels import check_label, check_secret, wipe
 from devicetrust.device.keystore._software_key import SoftwareKey
 from devicetrust.device.keystore._store_key import new_store_key, open_store_key
@@ -31,7 +31,7 @@ from devicetrust.device.keystore._store_key import new_store_key, open_store_key
 _KEY, _SECRET = "key", "secret"
 
 
-class FileKeystore:
+class FileKeystore(ClosingStore):
     """Opens (or creates) the keystore file at `path`. Use as a context manager or `close()`."""
 
     def __init__(
@@ -158,24 +158,9 @@ class FileKeystore:
                 raise KeyNotFound(f"no secret labelled {label!r}")
             self._save("secrets", label, None)
 
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                wipe(self._store_key)
-                self._keys.clear()
-
-    def __enter__(self) -> FileKeystore:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def _open(self) -> None:
-        if self._closed:
-            raise KeystoreError("the keystore is closed", code="keystore.closed")
+    def _release(self) -> None:
+        wipe(self._store_key)
+        self._keys.clear()
 
     def _save(self, section: str, label: str, entry: dict[str, str] | None) -> None:
         """Write the document with `entry` set (or removed when None) under `section`; the

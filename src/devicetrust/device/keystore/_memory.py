@@ -11,16 +11,16 @@ real device.
 from __future__ import annotations
 
 import threading
-from types import TracebackType
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from devicetrust.device.keystore._base import KeyExists, KeyNotFound, KeystoreError
+from devicetrust.device.keystore._base import KeyExists, KeyNotFound
+from devicetrust.device.keystore._closing import ClosingStore
 from devicetrust.device.keystore._labels import check_label, check_secret, wipe
 from devicetrust.device.keystore._software_key import SoftwareKey
 
 
-class MemoryKeystore:
+class MemoryKeystore(ClosingStore):
     """An empty keystore named `name` (a tag for messages; two stores never share content)."""
 
     def __init__(self, name: str = "") -> None:
@@ -99,23 +99,8 @@ class MemoryKeystore:
                 raise KeyNotFound(f"no secret labelled {label!r}")
             wipe(secret)
 
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                for secret in self._secrets.values():
-                    wipe(secret)
-                self._secrets.clear()
-                self._keys.clear()
-
-    def __enter__(self) -> MemoryKeystore:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def _open(self) -> None:
-        if self._closed:
-            raise KeystoreError("the keystore is closed", code="keystore.closed")
+    def _release(self) -> None:
+        for secret in self._secrets.values():
+            wipe(secret)
+        self._secrets.clear()
+        self._keys.clear()

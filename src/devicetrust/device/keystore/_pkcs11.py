@@ -14,7 +14,6 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -26,6 +25,7 @@ from devicetrust.device.keystore._base import (
     KeystoreCorrupt,
     KeystoreError,
 )
+from devicetrust.device.keystore._closing import ClosingStore
 from devicetrust.device.keystore._hardware_key import HardwareKey
 from devicetrust.device.keystore._labels import check_label, check_secret
 from devicetrust.device.keystore._pkcs11_login import open_session
@@ -35,7 +35,7 @@ _APPLICATION = "devicetrust-keystore"
 _COORDINATE_SIZE = 32
 
 
-class Pkcs11Keystore:
+class Pkcs11Keystore(ClosingStore):
     """One logged-in session on the token; operations are serialised (a session is not
     thread-safe). Closing logs out."""
 
@@ -181,25 +181,13 @@ class Pkcs11Keystore:
             int.from_bytes(raw[_COORDINATE_SIZE:], "big"),
         )
 
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._session.close()
-
-    def __enter__(self) -> Pkcs11Keystore:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def _release(self) -> None:
+        self._session.close()
 
     @contextmanager
     def _using(self) -> Iterator[Any]:
         with self._lock:
-            if self._closed:
-                raise KeystoreError("the keystore is closed", code="keystore.closed")
+            self._open()
             try:
                 yield self._session
             except self._p11.exceptions.PKCS11Error as exc:

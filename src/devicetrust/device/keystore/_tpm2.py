@@ -18,7 +18,6 @@ import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from devicetrust.device.keystore._atomic import private_directory, write_private
 from devicetrust.device.keystore._base import (
@@ -27,6 +26,7 @@ from devicetrust.device.keystore._base import (
     KeystoreCorrupt,
     KeystoreError,
 )
+from devicetrust.device.keystore._closing import ClosingStore
 from devicetrust.device.keystore._file_format import b64, unb64
 from devicetrust.device.keystore._hardware_key import HardwareKey
 from devicetrust.device.keystore._labels import check_label, check_secret
@@ -38,7 +38,7 @@ BLOB_FORMAT = "devicetrust-tpm2-blob/1"
 _KEY, _SEALED = "key", "sealed"
 
 
-class Tpm2Keystore:
+class Tpm2Keystore(ClosingStore):
     """One open TPM (`target.tcti`) and its blob directory. Thread-safe: one TPM command
     sequence at a time."""
 
@@ -103,28 +103,13 @@ class Tpm2Keystore:
         self._open()
         _remove(self._path(label, _SEALED), label)
 
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._tpm.close()
-
-    def __enter__(self) -> Tpm2Keystore:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def _release(self) -> None:
+        self._tpm.close()
 
     def sign_digest(self, blob: TpmKey, digest: bytes) -> bytes:
         with self._lock, tpm_errors_as_keystore():
             self._open()
             return self._tpm.sign_digest(blob, digest)
-
-    def _open(self) -> None:
-        if self._closed:
-            raise KeystoreError("the keystore is closed", code="keystore.closed")
 
     def _path(self, label: str, kind: str) -> Path:
         return self._directory / f"{check_label(label)}.{kind}.json"
