@@ -11,48 +11,17 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
+from devicetrust.device.tpm import Swtpm
 from tests.conftest import require_service
 
 START_TIMEOUT = 10.0
 SOFTHSM_MODULE = Path(
     os.environ.get("DEVICETRUST_TEST_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
 )
-
-
-def free_port_pair() -> int:
-    """A free loopback port P with P+1 free too: the swtpm TCTI finds the control channel at
-    P+1."""
-    for _ in range(50):
-        with socket.socket() as server, socket.socket() as ctrl:
-            server.bind(("127.0.0.1", 0))
-            port: int = server.getsockname()[1]
-            try:
-                ctrl.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    pytest.fail("no two consecutive free loopback ports")
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"swtpm exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    pytest.fail("swtpm did not start listening")
 
 
 def require_swtpm() -> None:
@@ -64,50 +33,8 @@ def require_swtpm() -> None:
         require_service("tpm2-pytss", str(exc))
 
 
-class SwtpmProcess:
-    """One swtpm serving the TPM state in `state` on free loopback ports; `restart` stops it
-    and serves the same state again (a device reboot: PCRs reset, keys persist)."""
-
-    def __init__(self, state: Path) -> None:
-        self.state = state
-        self._process: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.start()
-
-    @property
-    def tcti(self) -> str:
-        return f"swtpm:host=127.0.0.1,port={self.port}"
-
-    def start(self) -> None:
-        self.state.mkdir(parents=True, exist_ok=True)
-        self.port = free_port_pair()
-        ctrl = self.port + 1
-        self._process = subprocess.Popen(
-            [
-                "swtpm", "socket", "--tpm2",
-                "--server", f"type=tcp,port={self.port},bindaddr=127.0.0.1",
-                "--ctrl", f"type=tcp,port={ctrl},bindaddr=127.0.0.1",
-                "--tpmstate", f"dir={self.state}", "--flags", "not-need-init,startup-clear",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_listening(ctrl, self._process)
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+# One swtpm serving a state directory on free loopback ports (`restart`: a device reboot).
+SwtpmProcess = Swtpm
 
 
 @dataclass(frozen=True)

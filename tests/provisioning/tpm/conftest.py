@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from devicetrust.device.tpm import Swtpm
 from devicetrust.domain.ids import PhysicalId, new_physical_id
 from devicetrust.provisioning.methods import CHALLENGE_TTL, NewChallenge, StoredChallenge
 from devicetrust.provisioning.records import (
@@ -31,16 +32,8 @@ from devicetrust.provisioning.records import (
 )
 from devicetrust.provisioning.tpm import EkTrust
 from tests.conftest import require_service
-from tests.hardware import free_port_pair, wait_listening
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Swtpm:
-    tcti: str
-    port: int
-    state: Path
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +68,7 @@ def swtpm_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def start_swtpm(swtpm_config: Path) -> Iterator[Callable[[str], Swtpm]]:
-    processes: list[subprocess.Popen[bytes]] = []
+    started: list[Swtpm] = []
 
     def start(name: str) -> Swtpm:
         state = swtpm_config / f"state-{name}"
@@ -91,31 +84,12 @@ def start_swtpm(swtpm_config: Path) -> Iterator[Callable[[str], Swtpm]]:
             stdout=subprocess.DEVNULL,
             timeout=60,
         )  # fmt: skip
-        port = free_port_pair()
-        ctrl = port + 1
-        process = subprocess.Popen(
-            [
-                "swtpm", "socket", "--tpm2",
-                "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
-                "--ctrl", f"type=tcp,port={ctrl},bindaddr=127.0.0.1",
-                "--tpmstate", f"dir={state}", "--flags", "startup-clear",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        processes.append(process)
-        wait_listening(ctrl, process)
-        return Swtpm(f"swtpm:host=127.0.0.1,port={port}", port, state)
+        started.append(Swtpm(state))
+        return started[-1]
 
     yield start
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    for tpm in started:
+        tpm.stop()
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ def test_device_exports() -> None:
         "Certification",
         "EndorsementKeyInfo",
         "EndorsementKeyType",
+        "Swtpm",
         "TpmKey",
         "TpmKeystore",
         "TpmOperationFailed",

@@ -20,6 +20,7 @@ from devicetrust.device.tpm._keystore import (
     TpmKey,
     TpmKeystore,
 )
+from devicetrust.device.tpm._swtpm import Swtpm
 from devicetrust.device.tpm._templates import EndorsementKeyType
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Certification",
     "EndorsementKeyInfo",
     "EndorsementKeyType",
+    "Swtpm",
     "TpmKey",
     "TpmKeystore",
     "TpmOperationFailed",
