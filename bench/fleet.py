@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _support import mosquitto, write_key  # bench/_support.py
+from _support import mosquitto, paho_qos1_burst, write_key  # bench/_support.py
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -110,37 +110,12 @@ def bench_baseline(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
 def _publish(port: int, bundle: Path, client_files: tuple[Path, Path], index: int,
              count: int) -> dict[str, float]:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"unit-{index}",
-                         protocol=mqtt.MQTTv5)
-    client.tls_set(ca_certs=str(bundle), certfile=str(client_files[0]),
-                   keyfile=str(client_files[1]))
-    client.max_inflight_messages_set(32)
-    client.max_queued_messages_set(0)
-    connected, done = threading.Event(), threading.Event()
-    acked = [0]
-
-    def on_publish(*_: Any) -> None:
-        acked[0] += 1
-        if acked[0] == count:
-            done.set()
-
-    client.on_connect = lambda *_: connected.set()
-    client.on_publish = on_publish
-    client.connect("127.0.0.1", port, keepalive=60)
-    client.loop_start()
-    connected.wait(30)
-    started = time.time()
-    for seq in range(count):
-        client.publish(f"devices/unit-{index}/telemetry",
-                       json.dumps({"seq": seq, "torque": [38.1, 51.7, 30.9, 12.2, 8.1, 4.0]}), 1)
-    done.wait(600)
-    ended = time.time()
-    client.disconnect()
-    client.loop_stop()
-    return {"started": started, "ended": ended, "acked": acked[0]}
+    torque = [38.1, 51.7, 30.9, 12.2, 8.1, 4.0]
+    payloads = [json.dumps({"seq": seq, "torque": torque}) for seq in range(count)]
+    return paho_qos1_burst(port, cafile=str(bundle), certfile=str(client_files[0]),
+                           keyfile=str(client_files[1]), client_id=f"unit-{index}",
+                           topic=f"devices/unit-{index}/telemetry", payloads=payloads,
+                           inflight=32)
 
 
 def main() -> None:

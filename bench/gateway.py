@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from _support import (  # bench/_support.py
     database,
     enroll_devices,
     mosquitto,
+    paho_qos1_burst,
     write_key,
 )
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -88,36 +88,10 @@ def build_pki(db: Database, tmp: Path, vault: Vault, publishers: int) -> tuple[
 
 
 def publish_paho(port: int, cafile: str, pub: BenchDevice, n: int, tag: str) -> dict[str, float]:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=pub.physical_id,
-                         protocol=mqtt.MQTTv5)
-    client.tls_set(ca_certs=cafile, certfile=str(pub.cert), keyfile=str(pub.key))
-    client.max_inflight_messages_set(64)
-    client.max_queued_messages_set(0)
-    connected, done = threading.Event(), threading.Event()
-    acked = [0]
-
-    def on_publish(*_: Any) -> None:
-        acked[0] += 1
-        if acked[0] == n:
-            done.set()
-
-    client.on_connect = lambda *_: connected.set()
-    client.on_publish = on_publish
-    client.connect("127.0.0.1", port, keepalive=60)
-    client.loop_start()
-    connected.wait(30)
-    topic = f"devices/{pub.physical_id}/telemetry"
-    started = time.time()
-    for i in range(n):
-        client.publish(topic, json.dumps({"run": tag, "seq": i, "torque": [1.5, 2.5, 3.5]}), 1)
-    done.wait(600)
-    ended = time.time()
-    client.disconnect()
-    client.loop_stop()
-    return {"started": started, "ended": ended, "acked": acked[0]}
+    payloads = [json.dumps({"run": tag, "seq": i, "torque": [1.5, 2.5, 3.5]}) for i in range(n)]
+    return paho_qos1_burst(port, cafile=cafile, certfile=str(pub.cert), keyfile=str(pub.key),
+                           client_id=pub.physical_id,
+                           topic=f"devices/{pub.physical_id}/telemetry", payloads=payloads)
 
 
 def publish_c_client(port: int, cafile: str, pub: BenchDevice, n: int,
