@@ -96,9 +96,13 @@ def test_unit_a_provisioned_reported_and_got_its_feedback(run: Run) -> None:
     assert (first.physical_id, first.started_by) == (a, f"device:{a}")
     store = MessageStore(run.platform.db, run.platform.clock)
     diagnostics = [m for m in store.diagnostics_of(NAME, limit=1000) if m.physical_id == a]
-    assert len(diagnostics) == PER_UNIT + 1  # and the fault it reported
+    # and its acknowledgement of the feedback, and the fault it reported
+    assert len(diagnostics) == PER_UNIT + 2
+    assert any(m.payload.get("ack") == "slow_down" for m in diagnostics)
     assert {m.logical_name for m in diagnostics} == {NAME}
-    assert len(store.telemetry_of(a)) == PER_UNIT
+    telemetry = store.telemetry_of(a)
+    assert len(telemetry) == PER_UNIT
+    assert all(len(m.payload["torque"]) == 6 for m in telemetry)  # torque per joint
     feedback = FeedbackQueue(run.platform.db, run.platform.clock).list_for(NAME)
     delivered = [f for f in feedback if f.physical_id == a]
     assert [f.status for f in delivered] == [FeedbackStatus.DELIVERED]
@@ -125,7 +129,7 @@ def test_diagnostics_continue_under_the_name_and_telemetry_stays_per_unit(run: R
     a, b = run.units()
     store = MessageStore(run.platform.db, run.platform.clock)
     senders = Counter(str(m.physical_id) for m in store.diagnostics_of(NAME, limit=1000))
-    assert senders[a] == PER_UNIT + 1
+    assert senders[a] == PER_UNIT + 2  # and its feedback acknowledgement and its fault
     assert senders[b] == PER_UNIT
     for unit in (a, b):
         telemetry = store.telemetry_of(unit, limit=1000)

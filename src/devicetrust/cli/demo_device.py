@@ -12,6 +12,7 @@ re-provision itself (unit A's enrollment could take its name back from B).
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from devicetrust.device.client import (
     X509Attestation,
     provision,
 )
+from devicetrust.device.simulator import RobotArm
 from devicetrust.domain.clock import Clock
 
 TIMEOUT_SECONDS = 20.0
@@ -63,6 +65,9 @@ class DemoDevice:
         self._client: DeviceClient | None = None
         self._watch: threading.Thread | None = None
         self._closed_at: datetime | None = None
+        # What the arm reports and how it obeys feedback: the fleet simulator's model
+        # (parts per hour; torque of its 6 joints), seeded per unit (sensor data, no secret).
+        self.arm = RobotArm(random.Random(unit.physical_id))  # noqa: S311
 
     @property
     def certificate_serial(self) -> int:

@@ -34,7 +34,7 @@ from devicetrust.runtime import Platform
 LOGICAL_NAME = "line-03-left-welding-12"
 ATTRIBUTES = {"site": "plant-a", "line": "line-03", "role": "welding", "tags": ["left"]}
 MESSAGES_PER_UNIT = 5
-FEEDBACK = {"speed": 0.8, "note": "slow down: weld seam 7 out of tolerance"}
+FEEDBACK = {"command": "slow_down", "note": "weld seam 7 out of tolerance"}
 
 
 @dataclass
@@ -132,6 +132,9 @@ def unit_a_on_the_line(scene: Scene) -> None:
     queue = FeedbackQueue(platform.db, platform.clock)
     sent = queue.send(LOGICAL_NAME, FEEDBACK, actor=scene.actor, ttl=timedelta(minutes=10))
     got = device.wait_feedback()
+    reaction = device.arm.react(got)
+    if reaction.acknowledgement is not None:  # the arm obeys and says so, as diagnostics
+        device.publish("diagnostics", reaction.acknowledgement)
     delivered = wait_until(
         "the feedback's delivery record",
         lambda: _delivered(queue, sent.feedback_id),
@@ -148,6 +151,8 @@ def unit_a_on_the_line(scene: Scene) -> None:
              "each acknowledged after its commit"),
             ("feedback", f"{sent.feedback_id}: A received {json.dumps(got)}; "
              f"acknowledged -> {delivered.status.value}"),
+            ("reaction", f"A slowed down to speed {device.arm.speed} and reported it"
+             if reaction.command else "A ignored it"),
         ],
         style="green",
     )
@@ -269,9 +274,9 @@ def history(scene: Scene) -> Delivery:
 
 
 def _report(device: DemoDevice, count: int) -> None:
-    for n in range(count):
-        device.publish("diagnostics", {"parts_per_hour": 40 + n, "seam_quality": 0.97})
-        device.publish("telemetry", {"torque": [1.5 + n / 10, 2.25, 0.8], "temp_c": 41.5})
+    for _ in range(count):
+        device.publish("diagnostics", device.arm.diagnostics())
+        device.publish("telemetry", device.arm.telemetry())
 
 
 def _ensure_logical(platform: Platform, actor: str) -> None:
