@@ -32,6 +32,7 @@ class Platform:
     workdir: Path
     env: dict[str, str]
     groups: dict[str, bytes] = field(default_factory=dict)
+    server: ServeProcess | None = None
 
     def api(self, method: str, path: str, body: object | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -69,19 +70,55 @@ def _sh(command: str, cwd: Path) -> None:
                    capture_output=True, timeout=60)
 
 
-def _wait_healthy(url: str, server: subprocess.Popen[str], cafile: Path) -> None:
-    context = ssl.create_default_context(cafile=str(cafile))
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if server.poll() is not None:
-            raise AssertionError(server.communicate()[1])
+class ServeProcess:
+    """`devicetrust serve` on `port` in a platform's work directory: `start()` (waits until
+    healthy), `stop()` (SIGTERM), `kill()` (SIGKILL, for fault tests). Its log goes to
+    `serve.log` there: a pipe nobody reads would fill up when the server logs a lot (during
+    a database outage) and block it."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], url: str, port: int,
+                 cafile: Path) -> None:
+        self.workdir, self.env, self.url, self.port, self.cafile = workdir, env, url, port, cafile
+        self.log = workdir / "serve.log"
+        self.restarts = -1
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "devicetrust.cli.main", "serve", "--port", str(self.port)],
+                cwd=self.workdir, env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+            )
+        self._wait_healthy(self._process)
+        self.restarts += 1
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.send_signal(signal.SIGTERM)
         try:
-            with urllib.request.urlopen(f"{url}/healthz", context=context, timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                raise AssertionError("devicetrust serve did not start") from None
-            time.sleep(0.2)
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait()
+
+    def _wait_healthy(self, server: subprocess.Popen[bytes]) -> None:
+        context = ssl.create_default_context(cafile=str(self.cafile))
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if server.poll() is not None:
+                raise AssertionError(self.log.read_text(errors="replace")[-4000:])
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", context=context, timeout=2):
+                    return
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    raise AssertionError("devicetrust serve did not start") from None
+                time.sleep(0.2)
 
 
 def running_platform(workdir: Path) -> Iterator[Platform]:
@@ -109,17 +146,9 @@ def running_platform(workdir: Path) -> Iterator[Platform]:
     platform.cli("ca", "init")
     chain = platform.cli("ca", "chain")
     platform.ca_bundle.write_text((workdir / "server.pem").read_text() + chain)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "devicetrust.cli.main", "serve", "--port", str(port)],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    platform.server = ServeProcess(workdir, env, platform.url, port, platform.ca_bundle)
     try:
-        _wait_healthy(platform.url, server, platform.ca_bundle)
+        platform.server.start()
         yield platform
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
+        platform.server.stop()
