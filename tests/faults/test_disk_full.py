@@ -14,8 +14,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from devicetrust.vault import generate_kek_text
 from tests.cli.conftest import clean_env
 from tests.device.client.platform import Platform
@@ -48,7 +46,8 @@ def test_disk_full_under_load(tmp_path: Path) -> None:
         assert set(probe.disconnects) <= OUTAGE_REASONS, probe.disconnects
         assert probe.acknowledged() <= set(stored(url, probe_device.physical_id))
         status, problem = _post(platform, "/v1/physical-identities", {"model": "arm-r7"})
-        assert status >= 500 and isinstance(problem, dict) and problem["code"], problem
+        assert status == 503 and isinstance(problem, dict), problem
+        assert problem["code"] == "store.unavailable", problem
 
         filler.unlink()
         assert until(probe.connect)
@@ -77,8 +76,6 @@ def _post(platform: Platform, path: str, body: object) -> tuple[int, object]:
         return exc.code, json.loads(exc.read())
 
 
-@pytest.mark.xfail(strict=True, reason="the CLI prints a raw traceback for a database "
-                   "OperationalError (disk full): it catches only DeviceTrustError")
 def test_the_cli_on_a_full_disk_answers_with_a_clear_error(tmp_path: Path) -> None:
     env = clean_env()
     env["DEVICETRUST_KEK"] = generate_kek_text()
@@ -98,3 +95,4 @@ def test_the_cli_on_a_full_disk_answers_with_a_clear_error(tmp_path: Path) -> No
             assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert cli("audit", "verify").returncode == 0
         assert "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 7 and "[store.unavailable]" in done.stderr, done.stderr

@@ -204,6 +204,16 @@ def test_get_path_round_trip(pki: TestPki, responder: OcspResponder) -> None:
         assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
 
 
+def test_a_trailing_slash_is_base64_not_a_path_separator() -> None:
+    """The router hands over the segment already decoded, so a base64 text ending in '/'
+    (the last 6 bits all ones) must keep it; it was once stripped, about 1 request in 64."""
+    der = bytes([0x30, 0x04, 0x02, 0x02, 0x00, 0x3F])  # DER whose base64 ends with "/"
+    text = base64.b64encode(der).decode()
+    assert text.endswith("/")
+    assert parse_get_path(text) == der
+    assert parse_get_path("/" + text) == der  # a leading '/' is the path's
+
+
 @pytest.mark.parametrize("path", ["", "%%%", "not*base64", "%FF%FE", "A" * 30_000])
 def test_bad_get_paths(responder: OcspResponder, path: str) -> None:
     with pytest.raises(OcspMalformedRequest):

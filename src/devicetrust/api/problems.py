@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
@@ -183,9 +184,23 @@ async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
     return problem(500, "internal.error", "the server cannot complete the request")
 
 
+async def _on_database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
+    # The database cannot be reached or written (down, disk full, locked): nothing was
+    # changed, and the client may retry; not a bug, so no traceback.
+    _log.error("database unavailable: %s", str(exc).splitlines()[0][:200],
+               extra={"path": request.url.path})
+    return problem(
+        503,
+        "store.unavailable",
+        "the database cannot be reached or written right now; nothing was changed, retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Route every error of `app` through problem+json."""
     app.add_exception_handler(DeviceTrustError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(OperationalError, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from devicetrust.cli import (
     apikey,
@@ -124,6 +125,10 @@ app.command(
 )(cert.crl)
 
 
+# Exit status when the database failed (DeviceTrustError subclasses use 1-6).
+EXIT_STORE_UNAVAILABLE = 7
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `devicetrust` script."""
     try:
@@ -131,6 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     except DeviceTrustError as exc:
         output.error(exc.message, exc.code)
         raise SystemExit(exc.exit_code) from None
+    except OperationalError as exc:  # the database is down, locked or its disk is full
+        reason = str(exc.orig if exc.orig is not None else exc).splitlines()[0][:200]
+        output.error(f"the database cannot be reached or written: {reason}", "store.unavailable")
+        raise SystemExit(EXIT_STORE_UNAVAILABLE) from None
 
 
 if __name__ == "__main__":

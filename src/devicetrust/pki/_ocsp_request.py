@@ -46,7 +46,9 @@ def parse_get_path(path_segment: str) -> bytes:
         raise OcspMalformedRequest("OCSP GET request too long")
     try:
         # `unquote`, not `unquote_plus`: in a path a '+' is a base64 character, not a space.
-        text = unquote(path_segment.strip("/"), errors="strict")
+        # Only a leading '/' is the path's: a trailing one is base64 (the router has
+        # already decoded %2F), and a DER OCSPRequest's base64 never starts with '/'.
+        text = unquote(path_segment.removeprefix("/"), errors="strict")
         text += "=" * (-len(text) % 4)
         der = base64.b64decode(text.encode("ascii"), validate=True)
     except (UnicodeError, binascii.Error, ValueError) as exc:

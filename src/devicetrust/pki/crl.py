@@ -22,6 +22,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.errors import DeviceTrustError, NotFound
@@ -158,6 +159,9 @@ class CrlOps(AuthorityCore):
                         self._write_crl(session, ca, self._online_key(ca), actor=actor)
             except DeviceTrustError as exc:
                 _log.warning("CRL of CA %s left stale after a revocation: %s", ca_id, exc.code)
+            except SQLAlchemyError as exc:  # the revocation is committed whatever happens here
+                _log.warning("CRL of CA %s left stale after a revocation: %s", ca_id,
+                             type(exc).__name__)
 
     def _write_crl(
         self, session: Session, ca: CertificateAuthorityRow, key: CaKey, *, actor: str

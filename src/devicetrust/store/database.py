@@ -51,6 +51,16 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+pysqlite:///{path}"
 
 
+_PG_LIVENESS: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,  # milliseconds
+}
+
+
 class Database:
     """Owns the engine; hands out transactions."""
 
@@ -64,6 +74,15 @@ class Database:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
             kwargs["pool_pre_ping"] = True
+            # A server that vanishes without closing (a cut or black-holed network) must
+            # fail the statement within seconds, not after the kernel's TCP retransmission
+            # timeout (~15 min): libpq's connect timeout, TCP keepalives and a user timeout
+            # on unacknowledged sends. Settings in the URL's query take precedence.
+            kwargs["connect_args"] = {
+                key: value
+                for key, value in _PG_LIVENESS.items()
+                if key not in make_url(self.url).query
+            }
         else:
             raise ConfigurationError(
                 "config.database_unsupported",
