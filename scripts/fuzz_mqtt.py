@@ -1,17 +1,11 @@
 #!/usr/bin/env python3
-"""Coverage-guided fuzzing of the MQTT decoder with atheris (libFuzzer), by hand, for long runs.
+"""The MQTT decoder's long fuzz run: an alias of `scripts/fuzz.py --target mqtt` (see it).
 
-    pip install atheris
     python scripts/fuzz_mqtt.py                          # until stopped (Ctrl-C) or a finding
-    python scripts/fuzz_mqtt.py -max_total_time=3600     # one hour
-    python scripts/fuzz_mqtt.py -runs=100000 -jobs=2     # any libFuzzer flag passes through
+    python scripts/fuzz_mqtt.py -max_total_time=3600     # one hour (atheris)
+    python scripts/fuzz_mqtt.py --seconds 3600           # the same, atheris or hypothesis
 
-It starts from the corpus kept in tests/gateway/corpus/ (read only) and writes the inputs it
-finds to a working directory (default: ./fuzz-mqtt-work, or FUZZ_MQTT_WORK); copy small
-interesting ones into the corpus, where the test suite replays them
-(tests/gateway/test_codec_fuzz.py). The target and its checks are tests/gateway/fuzz_target.py:
-only the codec's own MqttError may escape, chunking must not change the outcome, and every
-accepted packet must round-trip. A finding is written as crash-<hash> by libFuzzer.
+Findings go to FUZZ_MQTT_WORK (default ./fuzz-mqtt-work); the corpus is tests/gateway/corpus/.
 """
 
 from __future__ import annotations
@@ -20,29 +14,12 @@ import os
 import sys
 from pathlib import Path
 
-import atheris
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # import the target from tests/
-
-with atheris.instrument_imports(include=["devicetrust", "tests"]):
-    from tests.gateway.fuzz_target import one_input
-
-
-def test_one_input(data: bytes) -> None:
-    one_input(data)
-
-
-def main() -> None:
-    work = Path(os.environ.get("FUZZ_MQTT_WORK", "fuzz-mqtt-work"))
-    work.mkdir(exist_ok=True)
-    corpus = ROOT / "tests" / "gateway" / "corpus"
-    flags = [a for a in sys.argv[1:] if a.startswith("-")]
-    if not any(f.startswith("-max_len") for f in flags):
-        flags.append("-max_len=4096")
-    atheris.Setup([sys.argv[0], *flags, str(work), str(corpus)], test_one_input)
-    atheris.Fuzz()
-
+import fuzz  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    work = os.environ.get("FUZZ_MQTT_WORK", "fuzz-mqtt-work")
+    sys.argv = [sys.argv[0], "--target", "mqtt", "--work", work, *sys.argv[1:]]
+    sys.exit(fuzz.main())

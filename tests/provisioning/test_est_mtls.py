@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from sqlalchemy import select
 
 from devicetrust.api import create_app
+from devicetrust.api.tls import TlsH11Protocol
 from devicetrust.cli.server import tls_options
 from devicetrust.domain import FixedClock
 from devicetrust.domain.clock import SystemClock
@@ -295,7 +296,7 @@ def test_client_certificates_need_a_ca_and_plain_http_needs_no_tls(
         vault=Vault.from_key(os.urandom(32)),
     )
     try:
-        assert tls_options(plain) == {}
+        assert tls_options(plain) == {"http": TlsH11Protocol}  # no TLS; slowloris timeout
     finally:
         plain.close()
     settings = Settings(

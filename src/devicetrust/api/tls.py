@@ -16,6 +16,13 @@ hands each request to `self.app`. Never trusts a certificate for being in the sc
 handshake only proves the client holds the key of a certificate that chains to the
 configured CAs; routes verify it again (`pki.DeviceCertVerifier`: revocation, usage,
 identity).
+
+It also bounds how long a client may take to send a request's headers (`HEADER_TIMEOUT`,
+from the connection's start or the end of the previous response): uvicorn's h11 protocol
+has no such limit (its keep-alive timer stops at the first byte), so a slowloris client
+sending a byte a second would hold a socket forever. The TLS handshake itself is bounded by
+asyncio (`ssl_handshake_timeout`, 60 s); a request's body and the application are not
+limited here.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 Scope = MutableMapping[str, Any]
@@ -32,6 +40,7 @@ Asgi = Callable[[Scope, Any, Any], Awaitable[None]]
 
 # ASGI TLS extension: the TLS version as its protocol number (RFC 8446 §4.1.2 legacy_version)
 _VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+HEADER_TIMEOUT = 10.0  # seconds to send a request line and headers (slowloris)
 
 
 def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
@@ -72,8 +81,41 @@ def with_tls(app: Asgi, tls: dict[str, Any]) -> Asgi:
 class TlsH11Protocol(H11Protocol):
     """uvicorn's h11 protocol that fills in the ASGI TLS extension (module docstring)."""
 
+    header_timeout: float = HEADER_TIMEOUT
+    _header_deadline: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         tls = tls_extension(transport)
         if tls is not None:
             self.app = with_tls(self.app, tls)
+        self._arm_header_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the headers are in: a request runs
+            self._disarm_header_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._arm_header_deadline()  # the next request's headers, idle time included
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        self._disarm_header_deadline()
+        self._header_deadline = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_late(self) -> None:
+        self._header_deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.logger.debug("closing a connection that did not send its headers in time")
+            self.transport.close()

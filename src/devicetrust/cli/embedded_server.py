@@ -170,7 +170,7 @@ def _one_time_tls(
     """uvicorn's TLS options: the configured ones, else a server certificate issued now for
     `host`, `localhost` and 127.0.0.1, its key in a temporary file encrypted with a random
     password (removed on exit, once uvicorn has loaded it)."""
-    if configured:
+    if "ssl_certfile" in configured:
         yield configured
         return
     from devicetrust.api.tls import TlsH11Protocol
@@ -207,7 +207,8 @@ def _one_time_tls(
 
 
 def tls_options(platform: Platform) -> dict[str, Any]:
-    """uvicorn's HTTPS options from `[server]`: none without `tls_cert`. With
+    """uvicorn's options from `[server]`: our h11 protocol always (it closes connections
+    that do not send their request headers in time: slowloris), HTTPS with `tls_cert`. With
     `tls_client_certs = "optional"`, clients are asked for a certificate, checked in the
     handshake against the platform's root and issuing CA certificates (written, public, to
     `<data_dir>/tls/client-cas.pem` at each start: restart after a CA rotation), and the
@@ -216,7 +217,7 @@ def tls_options(platform: Platform) -> dict[str, Any]:
 
     cfg = platform.settings.server
     if cfg.tls_cert is None or cfg.tls_key is None:
-        return {}
+        return {"http": TlsH11Protocol}
     options: dict[str, Any] = {
         "ssl_certfile": str(cfg.tls_cert),
         "ssl_keyfile": str(cfg.tls_key),

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 
 from asn1crypto import core as asn1_core  # type: ignore[import-untyped]
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from devicetrust.domain.errors import InvalidInput
@@ -92,7 +93,7 @@ def decode_certs_only(body: bytes) -> list[x509.Certificate]:
     try:
         der = base64.b64decode(_WHITESPACE.sub(b"", body), validate=True)
         return pkcs7.load_der_pkcs7_certificates(der)
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, UnsupportedAlgorithm) as exc:  # another CMS type
         raise EstBodyInvalid("not a base64 certs-only PKCS#7") from exc
 
 
