@@ -76,3 +76,4 @@ def test_a_unit_inside_its_networks_connects(
                actor="operator:test")
 
     assert _connect(tls, gateway, paho_devices, device, v5) == 0
+

@@ -22,7 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from devicetrust.deviceauth import AuthenticatedDevice, AuthMethod, AuthRefused, DeviceForbidden
+from devicetrust.deviceauth import (
+    AuthenticatedDevice,
+    AuthMethod,
+    AuthRateLimited,
+    AuthRefused,
+    DeviceForbidden,
+)
 
 from .codec import Connect, ReasonCode
 
@@ -76,6 +82,8 @@ def select_credential(connect: Connect, peer_certificate: bytes | None,
 
 
 def refusal_code(presented: Presented, refused: AuthRefused) -> ReasonCode:
+    if isinstance(refused, AuthRateLimited):  # too many failures from this source address
+        return ReasonCode.CONNECTION_RATE_EXCEEDED  # 3.1.1: return code 3
     if isinstance(refused, DeviceForbidden) or presented.method is AuthMethod.MTLS:
         return ReasonCode.NOT_AUTHORIZED
     return ReasonCode.BAD_USER_NAME_OR_PASSWORD
