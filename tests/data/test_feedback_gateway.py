@@ -6,7 +6,6 @@ reported `delivered`; sent while the unit is offline, delivered when it connects
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,9 @@ from devicetrust.api import create_app
 from devicetrust.auth import Scope
 from devicetrust.identity import UnitSpec
 from devicetrust.pki import CaRole, Profile
-from devicetrust.runtime import Platform, Settings
+from devicetrust.runtime import Platform
 from devicetrust.runtime.data_plane import EmbeddedDataPlane
-from devicetrust.vault import Vault
-from tests.conftest import free_port
+from tests.gateway.embedded import gateway_platform, running_plane
 from tests.gateway.gateway_fixtures import Device, PahoDevice, Tls, paho_device
 from tests.ingest.clients import eventually
 from tests.pki.certs import make_csr
@@ -34,21 +32,12 @@ NAME = "line-03-left-welding-12"
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    settings = Settings.model_validate(
-        {"data_dir": tmp_path / "data", "gateway": {"port": free_port(), "public_host": "localhost"}}
-    )
-    made = Platform(settings, vault=Vault.from_key(os.urandom(32)))
-    made.pki.init_hierarchy(actor=ACTOR)
-    yield made
-    made.close()
+    yield from gateway_platform(tmp_path)
 
 
 @pytest.fixture
 def plane(platform: Platform) -> Iterator[EmbeddedDataPlane]:
-    running = EmbeddedDataPlane(platform)
-    assert running.start()
-    yield running
-    running.stop()
+    yield from running_plane(platform)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ its session. The platform clock is advanced (no waiting): 4 of 6 minutes, inside
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import time
@@ -20,12 +19,11 @@ from cryptography import x509
 from devicetrust.domain import FixedClock
 from devicetrust.domain.clock import SystemClock
 from devicetrust.pki import CaRole, Profile
-from devicetrust.runtime import Platform, Settings
+from devicetrust.runtime import Platform
 from devicetrust.runtime.data_plane import EmbeddedDataPlane
-from devicetrust.vault import Vault
-from tests.conftest import free_port
+from tests.gateway.embedded import gateway_platform, running_plane
 from tests.gateway.gateway_fixtures import WAIT
-from tests.gateway.test_gateway_serve import ACTOR, NAME, _connected, _device
+from tests.gateway.test_gateway_serve import NAME, _connected, _device
 
 LIFETIME_HOURS = 0.1  # six minutes: renewed after four
 
@@ -37,23 +35,12 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def platform(tmp_path: Path, clock: FixedClock) -> Iterator[Platform]:
-    settings = Settings.model_validate({
-        "data_dir": tmp_path / "data",
-        "gateway": {"port": free_port(), "public_host": "localhost",
-                    "server_cert_hours": LIFETIME_HOURS},
-    })
-    made = Platform(settings, clock=clock, vault=Vault.from_key(os.urandom(32)))
-    made.pki.init_hierarchy(actor=ACTOR)
-    yield made
-    made.close()
+    yield from gateway_platform(tmp_path, clock=clock, server_cert_hours=LIFETIME_HOURS)
 
 
 @pytest.fixture
 def plane(platform: Platform) -> Iterator[EmbeddedDataPlane]:
-    running = EmbeddedDataPlane(platform)
-    assert running.start()
-    yield running
-    running.stop()
+    yield from running_plane(platform)
 
 
 def served_serial(platform: Platform, port: int) -> int:

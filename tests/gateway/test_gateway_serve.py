@@ -23,6 +23,7 @@ from devicetrust.runtime import Platform, Settings
 from devicetrust.runtime.data_plane import EmbeddedDataPlane
 from devicetrust.vault import Vault
 from tests.conftest import free_port
+from tests.gateway.embedded import gateway_platform, running_plane
 from tests.gateway.gateway_fixtures import WAIT, Device, PahoDevice, Tls, paho_device
 from tests.pki.certs import make_csr
 
@@ -32,21 +33,12 @@ NAME = "line-03-left-welding-12"
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    settings = Settings.model_validate(
-        {"data_dir": tmp_path / "data", "gateway": {"port": free_port(), "public_host": "localhost"}}
-    )
-    made = Platform(settings, vault=Vault.from_key(os.urandom(32)))
-    made.pki.init_hierarchy(actor=ACTOR)
-    yield made
-    made.close()
+    yield from gateway_platform(tmp_path)
 
 
 @pytest.fixture
 def plane(platform: Platform) -> Iterator[EmbeddedDataPlane]:
-    running = EmbeddedDataPlane(platform)
-    assert running.start()
-    yield running
-    running.stop()
+    yield from running_plane(platform)
 
 
 def _device(platform: Platform, tmp_path: Path, name: str) -> Device:
