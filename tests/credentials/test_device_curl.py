@@ -14,17 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -40,6 +36,7 @@ from devicetrust.runtime import Platform, Settings
 from devicetrust.runtime.settings import DatabaseSettings, ServerSettings
 from devicetrust.store.database import Database
 from devicetrust.vault import Vault
+from tests.conftest import free_port
 from tests.credentials.conftest import (
     ACTOR,
     NAME,
@@ -50,12 +47,12 @@ from tests.credentials.conftest import (
     refusal_codes,
     registered_key,
 )
+from tests.uvicorn_thread import served_in_thread
 
 pytestmark = pytest.mark.skipif(
     shutil.which("openssl") is None or shutil.which("curl") is None,
     reason="needs the openssl and curl CLIs",
 )
-START_TIMEOUT = 20.0
 # docs/authentication.md, "HMAC identifier tokens", with sr = the API host.
 OPENSSL_TOKEN = (
     'signed="v=dt1&id=$ID&kv=1&sr=127.0.0.1&se=$(( $(date +%s) + 600 ))'
@@ -64,12 +61,6 @@ OPENSSL_TOKEN = (
     "-binary | basenc --base64url | tr -d '=\\n')\n"
     'echo "$signed&sig=$sig"'
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _sh(script: str, cwd: Path, env: dict[str, str]) -> str:
@@ -123,7 +114,7 @@ def served(db: Database, tmp_path: Path) -> Iterator[Served]:
         tmp_path,
         {},
     )
-    port = _free_port()
+    port = free_port()
     url = f"https://127.0.0.1:{port}"
     clock = FixedClock(SystemClock().now())
     settings = Settings(
@@ -140,26 +131,10 @@ def served(db: Database, tmp_path: Path) -> Iterator[Served]:
     platform = Platform(settings, clock=clock, vault=Vault.from_key(os.urandom(32)))
     platform.pki.init_hierarchy(actor=ACTOR)
     pid = active_unit(platform)
-    config = uvicorn.Config(
-        create_app(platform),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        **tls_options(platform),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield Served(platform, url, tmp_path, pid, clock)
+        with served_in_thread(create_app(platform), port=port, **tls_options(platform)):
+            yield Served(platform, url, tmp_path, pid, clock)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         platform.close()
 
 

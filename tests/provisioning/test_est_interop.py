@@ -8,16 +8,12 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from devicetrust.api import create_app
 from devicetrust.domain import FixedClock
@@ -27,18 +23,12 @@ from devicetrust.runtime import Platform, Settings
 from devicetrust.runtime.settings import DatabaseSettings
 from devicetrust.store.database import Database
 from devicetrust.vault import Vault
+from tests.uvicorn_thread import served_in_thread
 
 pytestmark = pytest.mark.skipif(
     shutil.which("openssl") is None or shutil.which("curl") is None,
     reason="needs the openssl and curl CLIs",
 )
-START_TIMEOUT = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -52,22 +42,8 @@ def platform(db: Database, clock: FixedClock, tmp_path: Path) -> Iterator[Platfo
 
 @pytest.fixture
 def base_url(platform: Platform) -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(platform), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with served_in_thread(create_app(platform)) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _sh(script: str, cwd: Path, **env: str) -> str:

@@ -16,15 +16,12 @@ import os
 import secrets
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import select
@@ -45,25 +42,17 @@ from devicetrust.store.models import AuditEntryRow
 from devicetrust.vault import Vault
 from tests.conftest import snapshot_tables
 from tests.provisioning.conftest import birth_certificate, new_key
+from tests.uvicorn_thread import served_in_thread
 
 pytestmark = pytest.mark.skipif(
     shutil.which("openssl") is None or shutil.which("curl") is None,
     reason="needs the openssl and curl CLIs",
 )
-START_TIMEOUT = 20.0
 AUDIT_TABLES = ("audit_log", "audit_head")
 ENROLL = (
     "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {key} "
     '-subj "/CN=$ID" -outform DER -out {key}.csr 2>/dev/null && base64 {key}.csr > {key}.b64'
 )
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _sh(script: str, cwd: Path, env: dict[str, str], *, ok: bool = True) -> str:
@@ -126,27 +115,10 @@ def est(db: Database, tmp_path: Path) -> Iterator[Est]:
     )
     platform = Platform(settings, clock=clock, vault=Vault.from_key(os.urandom(32)))
     platform.pki.init_hierarchy(actor="test")
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(platform),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        **tls_options(platform),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield Est(platform, f"https://127.0.0.1:{port}/.well-known/est", tmp_path, clock)
+        with served_in_thread(create_app(platform), **tls_options(platform)) as port:
+            yield Est(platform, f"https://127.0.0.1:{port}/.well-known/est", tmp_path, clock)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         platform.close()
 
 
