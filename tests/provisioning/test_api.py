@@ -33,6 +33,7 @@ from devicetrust.runtime.settings import DatabaseSettings
 from devicetrust.store.database import Database
 from devicetrust.vault import Vault
 from tests.provisioning.conftest import birth_certificate, csr_for, new_key
+from tests.software_keys import allow_software_keys
 
 
 @pytest.fixture
@@ -42,6 +43,7 @@ def platform(db: Database, clock: FixedClock, tmp_path: Path) -> Iterator[Platfo
     vault = Vault.from_key(os.urandom(32))
     built = Platform(settings, clock=clock, vault=vault, migrate=False)
     built.pki.init_hierarchy(actor="test")
+    allow_software_keys(built.policy)
     yield built
     built.close()
 

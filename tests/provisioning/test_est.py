@@ -42,6 +42,7 @@ from devicetrust.store.models import AuditEntryRow
 from devicetrust.vault import Vault
 from tests.conftest import snapshot_tables
 from tests.provisioning.conftest import csr_for, new_key
+from tests.software_keys import allow_software_keys
 
 EST = "/.well-known/est"
 POOL = Allocation(AllocationPolicy.POOL, pool_pattern="est-{01..09}")
@@ -116,6 +117,7 @@ def platform(db: Database, clock: FixedClock, tmp_path: Path) -> Iterator[Platfo
     vault = Vault.from_key(os.urandom(32))
     built = Platform(settings, clock=clock, vault=vault, migrate=False)
     built.pki.init_hierarchy(actor="test")
+    allow_software_keys(built.policy)
     yield built
     built.close()
 

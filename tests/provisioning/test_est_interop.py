@@ -23,6 +23,7 @@ from devicetrust.runtime import Platform, Settings
 from devicetrust.runtime.settings import DatabaseSettings
 from devicetrust.store.database import Database
 from devicetrust.vault import Vault
+from tests.software_keys import allow_software_keys
 from tests.uvicorn_thread import served_in_thread
 
 pytestmark = pytest.mark.skipif(
@@ -36,6 +37,7 @@ def platform(db: Database, clock: FixedClock, tmp_path: Path) -> Iterator[Platfo
     settings = Settings(data_dir=tmp_path / "data", database=DatabaseSettings(url=db.url))
     built = Platform(settings, clock=clock, vault=Vault.from_key(os.urandom(32)))
     built.pki.init_hierarchy(actor="test")
+    allow_software_keys(built.policy)
     yield built
     built.close()
 

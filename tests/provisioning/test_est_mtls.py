@@ -42,6 +42,7 @@ from devicetrust.store.models import AuditEntryRow
 from devicetrust.vault import Vault
 from tests.conftest import snapshot_tables
 from tests.provisioning.conftest import birth_certificate, new_key
+from tests.software_keys import allow_software_keys
 from tests.uvicorn_thread import served_in_thread
 
 pytestmark = pytest.mark.skipif(
@@ -115,6 +116,7 @@ def est(db: Database, tmp_path: Path) -> Iterator[Est]:
     )
     platform = Platform(settings, clock=clock, vault=Vault.from_key(os.urandom(32)))
     platform.pki.init_hierarchy(actor="test")
+    allow_software_keys(platform.policy)
     try:
         with served_in_thread(create_app(platform), **tls_options(platform)) as port:
             yield Est(platform, f"https://127.0.0.1:{port}/.well-known/est", tmp_path, clock)

@@ -24,6 +24,7 @@ from devicetrust.runtime.settings import DatabaseSettings, GatewaySettings, PkiS
 from devicetrust.store.database import Database
 from devicetrust.vault import Vault
 from tests.provisioning.conftest import csr_for, new_key
+from tests.software_keys import allow_software_keys
 
 
 @pytest.fixture(autouse=True)
@@ -119,6 +120,7 @@ def platform(db: Database, clock: FixedClock, tmp_path: Path) -> Iterator[Platfo
     )
     built = Platform(settings, clock=clock, vault=Vault.from_key(os.urandom(32)))
     built.pki.init_hierarchy(actor="test")
+    allow_software_keys(built.policy)
     yield built
     built.close()
 

@@ -17,6 +17,7 @@ from devicetrust.api import device_auth, problems
 from devicetrust.api.limits import RequestBodyLimits
 from devicetrust.api.metrics import ApiMetrics, MetricsMiddleware
 from devicetrust.api.routers.api_keys import router as api_keys_router
+from devicetrust.api.routers.attestation import router as attestation_router
 from devicetrust.api.routers.audit import router as audit_router
 from devicetrust.api.routers.credentials import device_router as credentials_device_router
 from devicetrust.api.routers.credentials import router as credentials_router
@@ -94,6 +95,7 @@ def create_app(platform: Platform) -> FastAPI:
         enrollments_router,
         policy_router,
         posture_router,
+        attestation_router,
         credentials_router,
         data_router,
         feedback_router,

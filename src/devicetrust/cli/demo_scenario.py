@@ -120,6 +120,10 @@ def unit_a_on_the_line(scene: Scene) -> None:
         f"enrollment {enrollment.enrollment_id}: x509, static name {LOGICAL_NAME}"
         + (f" (taking it over from {holder}, left by an earlier run)" if holder else "")
     )
+    scene.narrator.said(
+        "policy: hardware_key_required relaxed for this enrollment for 1 day, audited "
+        "(the TLS key is in the file keystore); `devicetrust posture` lists it"
+    )
     device = scene.device(unit)
     started = time.monotonic()
     provisioned = device.provision()

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from devicetrust.cli import (
     apikey,
+    attestation,
     audit,
     ca,
     cert,
@@ -93,6 +94,7 @@ app.add_typer(ca.app, name="ca")
 app.add_typer(cert.app, name="cert")
 app.add_typer(enrollment.app, name="enrollment")
 app.add_typer(policy.app, name="policy")
+app.add_typer(attestation.app, name="attestation")
 app.add_typer(credential.app, name="credential")
 app.add_typer(gateway.app, name="gateway")
 app.add_typer(data.app, name="data")

@@ -42,3 +42,7 @@ class EventType(enum.StrEnum):
     POLICY_UPDATED = "policy.updated"
     POLICY_RELAXED = "policy.relaxed"
     POLICY_RELAXATION_REVOKED = "policy.relaxation_revoked"
+    # measured boot (attestation): known-good PCR values, verified TPM quotes
+    GOLDEN_MEASUREMENT_ADDED = "golden_measurement.added"
+    GOLDEN_MEASUREMENT_REVOKED = "golden_measurement.revoked"
+    BOOT_ATTESTED = "device.boot_attested"

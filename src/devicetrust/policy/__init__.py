@@ -17,6 +17,7 @@ with a reason and an expiry of at most 90 days, does, and it lapses at its expir
 job. Never imports the device-authentication or gateway packages: they call this one.
 """
 
+from devicetrust.policy.admission import KeyAdmission
 from devicetrust.policy.certificate_caps import CertificateLifetimeCaps
 from devicetrust.policy.durations import format_duration, parse_duration, parse_expiry
 from devicetrust.policy.errors import (
@@ -77,6 +78,7 @@ __all__ = [
     "EffectivePolicy",
     "FleetPosture",
     "InvalidPolicy",
+    "KeyAdmission",
     "KeyAlgorithmName",
     "Layer",
     "PolicyField",

@@ -194,7 +194,8 @@ def check_key(
     if policy.hardware_key_required and not hardware_attested:
         return _refuse(
             "policy.hardware_key_required",
-            "the key is not attested to live in a TPM or HSM",
+            "the key is not attested to live in a TPM or HSM: provision with TPM attestation,"
+            " or relax hardware_key_required for this scope with a reason",
             PolicyField.HARDWARE_KEY_REQUIRED,
         )
     return OK

@@ -131,8 +131,8 @@ BASELINE = SecurityPolicy(
     # NIST SP 800-57 Part 1 Rev. 5, Table 2: RSA-3072 for 128-bit security, like P-256.
     rsa_min_bits=3072,
     hardware_key_required=True,
-    # Off until the platform can verify measured boot (TPM quotes against golden values
-    # are a later package): requiring what nothing can prove would lock every device out.
+    # Off by default: it needs the operator's golden measurements (`devicetrust attestation
+    # golden add`) before any boot can match; then `policy set measured_boot_required=true`.
     measured_boot_required=False,
     allowed_networks=(ip_network("0.0.0.0/0"), ip_network("::/0")),
     connections_per_minute=10,

@@ -96,7 +96,8 @@ class Authorization:
 
     The sign options the authority applies: `attested_key_sha256` (the SPKI SHA-256 the
     device proved it holds in hardware, compared with the CSR's when the enrollment requires
-    a hardware key) and `max_lifetime` (a cap on the operational certificate's life)."""
+    a hardware key), `max_lifetime` (a cap on the operational certificate's life) and
+    `boot_pcrs` (the PCR values a verified TPM quote proved, for measured boot)."""
 
     physical_id: PhysicalId
     enrollment_id: str
@@ -105,6 +106,8 @@ class Authorization:
     attested_key_sha256: str | None = None
     max_lifetime: timedelta | None = None
     audit: Mapping[str, str] = field(default_factory=dict)  # no secrets
+    # SHA-256 PCR values a TPM quote proved (measured boot); None: no quote was sent
+    boot_pcrs: Mapping[int, bytes] | None = None
 
 
 class AttestationContext(Protocol):

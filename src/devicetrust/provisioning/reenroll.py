@@ -10,6 +10,9 @@ simplereenroll over mutual TLS (RFC 7030 §3.3.2, §4.2.2).
                                                             auth.cert_* (`pki.verify`)
 3. rate limit, per unit                                     provisioning.rate_limited
    the source inside the unit's allowed networks (policy)   auth.network_not_allowed
+   the new key and the unit's boot admitted by its policy (key algorithms, hardware key:
+   only the key its TPM certified at provisioning; measured boot: its latest quote still
+   matches a golden measurement; `provisioning.AdmissionFor`)   policy.*
 4. `PkiService.renew(leaf, csr)`: the CSR verifies, the unit is in service, the certificate
    is unexpired and unrevoked; names come from the registry; the new certificate is recorded
    (and audited, `credential.issued`, renewed from the old serial) before it is returned
@@ -36,9 +39,11 @@ from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import DeviceTrustError
 from devicetrust.domain.ids import PhysicalId
 from devicetrust.pki import CaRole, PkiService
+from devicetrust.pki.csr import verify_csr
 from devicetrust.pki.records import IssuedCertificate
 from devicetrust.pki.serials import serial_text
 from devicetrust.pki.verify import DeviceCertVerifier
+from devicetrust.provisioning.admission import AdmissionFor, AdmissionRequest
 from devicetrust.provisioning.assignment import (
     LifetimeCap,
     LifetimeCapFor,
@@ -66,6 +71,7 @@ class CertificateReenrollment:
         limiter: FailureLimiter | None = None,
         lifetime_cap: LifetimeCapFor | None = None,
         source_check: SourceCheckFor | None = None,
+        admission: AdmissionFor | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -73,6 +79,7 @@ class CertificateReenrollment:
         self._limiter = limiter or FailureLimiter(clock)
         self._lifetime_cap = lifetime_cap
         self._source_check = source_check
+        self._admission = admission
 
     def reenroll(self, presented_pem: bytes, csr: bytes, *, source: str) -> IssuedCertificate:
         """The steps of the module docstring; `presented_pem` is the TLS client chain, leaf
@@ -86,6 +93,17 @@ class CertificateReenrollment:
             keys.append(f"device:{subject}")
             self._limiter.check(keys)
             check_source(self._source_check, subject, None, source)
+            if self._admission is not None:
+                self._admission(
+                    AdmissionRequest(
+                        physical_id=subject,
+                        enrollment=None,
+                        public_key=verify_csr(csr).public_key,
+                        hardware_attested=False,  # only the provisioned TPM key counts
+                        boot_pcrs=None,
+                        entry_point="est",
+                    )
+                )
             cap = self._lifetime_cap(subject, None) if self._lifetime_cap else None
             return self._renew(device.chain[0], csr, subject, cap)
         except DeviceTrustError as exc:

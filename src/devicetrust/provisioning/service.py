@@ -43,6 +43,7 @@ from devicetrust.pki import PkiService
 from devicetrust.pki.csr import verify_csr
 from devicetrust.provisioning import _facts
 from devicetrust.provisioning._context import SessionContext
+from devicetrust.provisioning.admission import AdmissionFor, AdmissionRequest
 from devicetrust.provisioning.allocation import Action, Decision, Facts, PoolPattern, decide
 from devicetrust.provisioning.approvals import ApprovalOps
 from devicetrust.provisioning.assignment import (
@@ -122,6 +123,7 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         limiter: FailureLimiter | None = None,
         lifetime_cap: LifetimeCapFor | None = None,
         source_check: SourceCheckFor | None = None,
+        admission: AdmissionFor | None = None,
         pending_retry_after: int = 30,
     ) -> None:
         self._db = db
@@ -132,6 +134,7 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         self._limiter = limiter or FailureLimiter(clock)
         self._lifetime_cap = lifetime_cap
         self._source_check = source_check
+        self._admission = admission
         self._retry_after = pending_retry_after
         self.enrollments = Enrollments(db, clock, sealer)
         self.manifests = ManifestOps(db, clock, identity)
@@ -294,6 +297,20 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         # The policy of the enrollment admitting the unit now (its registration may name an
         # older one, or none yet).
         check_source(self._source_check, pid, enrollment.name, request.source)
+        if self._admission is not None:
+            in_tpm = authorization.method is AttestationKind.TPM and (
+                authorization.attested_key_sha256 == csr.spki_sha256
+            )
+            self._admission(
+                AdmissionRequest(
+                    physical_id=pid,
+                    enrollment=enrollment.name,
+                    public_key=csr.public_key,
+                    hardware_attested=in_tpm,
+                    boot_pcrs=authorization.boot_pcrs,
+                    entry_point="provisioning",
+                )
+            )
         cap = self._lifetime_cap(pid, enrollment.name) if self._lifetime_cap else None
         return Plan(pid, enrollment, authorization, decision, registration is None, cap)
 

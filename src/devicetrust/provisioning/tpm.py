@@ -6,12 +6,15 @@ The exchange (all TPM structures marshalled, base64 in JSON):
 1. device -> server  `ak_public` (TPM2B_PUBLIC of its attestation key)
    server            `new_challenge`: MakeCredential of a fresh secret to the enrollment's EK
                      for the AK's Name (`_tpm_credential`)
-   server -> device  `credential_blob`, `encrypted_secret`, `nonce` (+ the service's challenge id)
+   server -> device  `credential_blob`, `encrypted_secret`, `nonce`, `quote_pcrs` (the SHA-256
+                     PCRs to quote for measured boot, `0,1,...`) (+ the service's challenge id)
 2. device            TPM2_ActivateCredential (EK + AK loaded) recovers the secret; creates its
                      operational key in the TPM, TPM2_Certify of it by the AK with the nonce as
                      qualifying data, and a CSR signed by it
    device -> server  `challenge_id`, `ak_public`, `secret`, `key_public`, `certify_info`,
-                     `certify_signature` (+ the CSR)
+                     `certify_signature` (+ the CSR); for measured boot also the AK's
+                     TPM2_Quote of `quote_pcrs` with the nonce: `quote_info`,
+                     `quote_signature`, `pcr_values` (hex by index)
 3. server            `authorize`, in this order: the enrolled EK passes the EK policy
                      (`_tpm_ek_policy`: its certificate chains to a trusted TPM maker's CA,
                      or none is required)                          provisioning.tpm_ek_untrusted /
@@ -22,7 +25,9 @@ The exchange (all TPM structures marshalled, base64 in JSON):
                      secret matches (constant time) the one sealed
                      to the EK for this AK's Name                  provisioning.tpm_refused
                      the certification verifies (`_tpm_certify`)   provisioning.tpm_refused
-                     -> `Authorization(attested_key_sha256=...)`, the challenge named single-use
+                     a quote, if sent, verifies (`_tpm_quote`)     provisioning.tpm_refused
+                     -> `Authorization(attested_key_sha256=..., boot_pcrs=...)`, the
+                        challenge named single-use
 
 `new_challenge` (step 1) checks the EK policy too, so a unit whose EK is not trusted gets no
 credential to activate. Only individual enrollments: the EK is registered per unit at the
@@ -35,10 +40,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from devicetrust.attestation import DEFAULT_QUOTE_PCRS
 from devicetrust.domain.clock import Clock, SystemClock
 from devicetrust.domain.ids import PhysicalId
 from devicetrust.provisioning._tpm_certify import CertifiedKey, verify_certify
@@ -61,6 +67,7 @@ from devicetrust.provisioning._tpm_errors import (
     TpmSupportMissing,
 )
 from devicetrust.provisioning._tpm_objects import TpmKeyRole, parse_public
+from devicetrust.provisioning._tpm_quote import quote_fields, verify_quote
 from devicetrust.provisioning.errors import AttestationFailed, MalformedEvidence, RefusalReason
 from devicetrust.provisioning.methods import (
     AttestationContext,
@@ -97,9 +104,16 @@ class TpmAttestation:
     enrolled EKs are checked against it at every challenge and registration (time from
     `clock` when a challenge is made, from the service's context when one is answered)."""
 
-    def __init__(self, ek_policy: EkPolicy | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        ek_policy: EkPolicy | None = None,
+        *,
+        clock: Clock | None = None,
+        quote_selection: Callable[[], tuple[int, ...]] | None = None,
+    ) -> None:
         self._ek_policy = ek_policy
         self._clock: Clock = clock or SystemClock()
+        self._quote_selection = quote_selection or (lambda: DEFAULT_QUOTE_PCRS)
 
     @property
     def kind(self) -> AttestationKind:
@@ -122,6 +136,7 @@ class TpmAttestation:
                 "credential_blob": _b64(challenge.credential_blob),
                 "encrypted_secret": _b64(challenge.encrypted_secret),
                 "nonce": _b64(challenge.nonce),
+                "quote_pcrs": ",".join(str(pcr) for pcr in self._quote_selection()),
             },
             expected=challenge.expectation,
         )
@@ -157,6 +172,15 @@ class TpmAttestation:
             signature=_field(evidence, "certify_signature"),
             nonce=nonce_of(stored.expected),
         )
+        boot_pcrs = None
+        if quote_fields(evidence):
+            boot_pcrs = verify_quote(
+                ak=ak,
+                attest=_field(evidence, "quote_info"),
+                signature=_field(evidence, "quote_signature"),
+                pcr_values=evidence["pcr_values"],
+                nonce=nonce_of(stored.expected),
+            )
         return Authorization(
             physical_id=request.physical_id,
             enrollment_id=enrollment.enrollment_id,
@@ -164,6 +188,7 @@ class TpmAttestation:
             single_use=SingleUse("challenge", stored.challenge_id, stored.expires_at),
             attested_key_sha256=certified.spki_sha256,
             audit={"ak_name": ak.name.hex(), "key_name": certified.name.hex()},
+            boot_pcrs=boot_pcrs,
         )
 
     def _check_ek(self, enrollment: Enrollment, at: datetime) -> None:

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devicetrust.attestation import AttestationService
 from devicetrust.auth import ApiKeyService
 from devicetrust.deviceauth import DeviceAuthService, device_verifier
 from devicetrust.deviceauth.policy_limits import PolicyLimits
@@ -30,7 +31,12 @@ from devicetrust.pki.keys import (
     Pkcs11Connection,
 )
 from devicetrust.pki.verify import DeviceCertVerifier
-from devicetrust.policy import CertificateLifetimeCaps, PolicyService, SourceNetworks
+from devicetrust.policy import (
+    CertificateLifetimeCaps,
+    KeyAdmission,
+    PolicyService,
+    SourceNetworks,
+)
 from devicetrust.provisioning import (
     DataPlane,
     ProvisioningService,
@@ -138,7 +144,11 @@ class Platform:
                 SymmetricKeyMethod(self._sealer),
                 X509Method(self.pki, self.clock),
                 # needs tpm2-pytss (extra "tpm") only when used
-                TpmAttestation(tpm_ek_policy_of(self.settings), clock=self.clock),
+                TpmAttestation(
+                    tpm_ek_policy_of(self.settings),
+                    clock=self.clock,
+                    quote_selection=self.attestation.quote_selection,
+                ),
             ),
             data_plane=data_plane_of(self.settings),
             limiter=FailureLimiter(
@@ -148,6 +158,7 @@ class Platform:
             ),
             lifetime_cap=CertificateLifetimeCaps(self.policy),
             source_check=SourceNetworks(self.policy),
+            admission=KeyAdmission(self.policy, self.attestation),
         )
 
     @cached_property
@@ -159,6 +170,7 @@ class Platform:
             self.pki,
             lifetime_cap=CertificateLifetimeCaps(self.policy),
             source_check=SourceNetworks(self.policy),
+            admission=KeyAdmission(self.policy, self.attestation),
         )
 
     def auto_revoker(self) -> AutoRevoker:
@@ -168,6 +180,11 @@ class Platform:
         return AutoRevoker(
             self.pki, lifetime_cap=lambda pid: caps(PhysicalId(pid), None).max_lifetime
         )
+
+    @cached_property
+    def attestation(self) -> AttestationService:
+        """Measured boot: golden measurements and the verdicts on units' TPM quotes."""
+        return AttestationService(self.db, self.clock)
 
     @cached_property
     def policy(self) -> PolicyService:

@@ -394,6 +394,7 @@ class FactoryKeyRow(Base):
 # Tables of later concerns live in their own modules; importing them here completes
 # `Base.metadata` for the migrations check.
 from devicetrust.store import (  # noqa: E402, F401
+    models_attestation,
     models_data_plane,
     models_device_auth,
     models_security_policy,

@@ -20,6 +20,7 @@ from typing import Any
 from devicetrust.vault import generate_kek_text
 from tests.cli.conftest import clean_env
 from tests.conftest import free_port
+from tests.software_keys import CLI_ARGS as SOFTWARE_KEYS
 
 START_TIMEOUT = 60.0
 
@@ -144,6 +145,7 @@ def running_platform(workdir: Path) -> Iterator[Platform]:
     init = json.loads(platform.cli("init", "--json"))
     platform.token = init["api_key"]["token"]
     platform.cli("ca", "init")
+    platform.cli(*SOFTWARE_KEYS)  # its units keep their keys in software keystores
     chain = platform.cli("ca", "chain")
     platform.ca_bundle.write_text((workdir / "server.pem").read_text() + chain)
     platform.server = ServeProcess(workdir, env, platform.url, port, platform.ca_bundle)

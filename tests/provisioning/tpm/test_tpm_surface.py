@@ -39,6 +39,7 @@ def test_device_exports() -> None:
         "Certification",
         "EndorsementKeyInfo",
         "EndorsementKeyType",
+        "Quote",
         "Swtpm",
         "TpmKey",
         "TpmKeystore",

@@ -17,6 +17,7 @@ from devicetrust.device.tpm._evidence import answer_challenge, challenge_request
 from devicetrust.device.tpm._keystore import (
     Certification,
     EndorsementKeyInfo,
+    Quote,
     TpmKey,
     TpmKeystore,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Certification",
     "EndorsementKeyInfo",
     "EndorsementKeyType",
+    "Quote",
     "Swtpm",
     "TpmKey",
     "TpmKeystore",

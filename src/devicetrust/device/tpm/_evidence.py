@@ -3,7 +3,8 @@ and the evidence it answers with (the server's `provisioning.tpm` reads the same
 end-to-end tests pin both sides together). All TPM structures marshalled, then base64.
 
 Never sends a private key or a key blob: only public areas, the recovered secret (which the
-server alone issued, for this one challenge) and the TPM's certification.
+server alone issued, for this one challenge), the TPM's certification and its quote of the
+PCRs (measured boot).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from typing import Any
 
 from devicetrust.device.tpm._errors import TpmOperationFailed
 from devicetrust.device.tpm._keystore import TpmKey, TpmKeystore
@@ -23,14 +25,16 @@ def challenge_request(keystore: TpmKeystore) -> dict[str, str]:
 
 def answer_challenge(
     keystore: TpmKeystore, key: TpmKey, challenge_id: str, challenge: Mapping[str, str]
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """Activate the server's credential, certify `key` by the AK with the server's nonce,
-    and return the registration evidence (send it with the CSR of `key`)."""
+    quote the PCRs the server asks for (`quote_pcrs`) with the same nonce, and return the
+    registration evidence (send it with the CSR of `key`)."""
     secret = keystore.activate_credential(
         _unb64(challenge, "credential_blob"), _unb64(challenge, "encrypted_secret")
     )
-    certification = keystore.certify(key, _unb64(challenge, "nonce"))
-    return {
+    nonce = _unb64(challenge, "nonce")
+    certification = keystore.certify(key, nonce)
+    evidence: dict[str, Any] = {
         "challenge_id": challenge_id,
         "ak_public": _b64(keystore.attestation_key_public()),
         "secret": _b64(secret),
@@ -38,6 +42,21 @@ def answer_challenge(
         "certify_info": _b64(certification.attest),
         "certify_signature": _b64(certification.signature),
     }
+    selection = _quote_pcrs(challenge)
+    if selection:  # measured boot: the AK quotes the PCRs the server asked for
+        quote = keystore.quote(nonce, selection)
+        evidence["quote_info"] = _b64(quote.attest)
+        evidence["quote_signature"] = _b64(quote.signature)
+        evidence["pcr_values"] = {str(i): v.hex() for i, v in sorted(quote.pcrs.items())}
+    return evidence
+
+
+def _quote_pcrs(challenge: Mapping[str, str]) -> tuple[int, ...]:
+    text = str(challenge.get("quote_pcrs") or "").strip()
+    try:
+        return tuple(sorted({int(piece) for piece in text.split(",")})) if text else ()
+    except ValueError as exc:
+        raise TpmOperationFailed("the server's challenge has no valid quote_pcrs") from exc
 
 
 def _b64(data: bytes) -> str:

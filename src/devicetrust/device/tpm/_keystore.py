@@ -1,6 +1,7 @@
 """The device's TPM 2.0 keystore: EK, AK, credential activation, the operational key, its
 certification by the AK and its CSR, signatures (TPM2_Sign), and small secrets sealed under
-the storage root key, optionally to PCR values (`seal` / `unseal`). The URI-driven
+the storage root key, optionally to PCR values (`seal` / `unseal`). With `quote`, the AK signs the
+PCR values for measured boot. The URI-driven
 `tpm2:` keystore (`device.keystore`) builds on it.
 
 Talks to the TPM through a TCTI (`device:/dev/tpmrm0`, `swtpm:host=...,port=...`) with
@@ -63,6 +64,16 @@ class SealedObject:
     public: bytes
     private: bytes = field(repr=False)
     pcrs: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """TPM2_Quote by the AK: the TPMS_ATTEST, the TPMT_SIGNATURE (marshalled) and the SHA-256
+    PCR values it covers, read right after (the server checks them against its digest)."""
+
+    attest: bytes
+    signature: bytes
+    pcrs: dict[int, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +181,30 @@ class TpmKeystore:
                 session2=esys_tr.PASSWORD,
             )
         return Certification(attest=bytes(attest), signature=bytes(signature.marshal()))
+
+    def quote(self, qualifying_data: bytes, pcrs: tuple[int, ...]) -> Quote:
+        """TPM2_Quote of the SHA-256 `pcrs` by the AK with the server's nonce (measured boot)."""
+        scheme = self._tss.types.TPMT_SIG_SCHEME(scheme=self._tss.constants.TPM2_ALG.NULL)
+        selection = self._pcr_selection(pcrs)
+        with self._failing_as("quote the PCRs"), contextlib.ExitStack() as flush:
+            ak, _ = self._attestation_key(flush)
+            attest, signature = self._esapi.quote(ak, selection, qualifying_data, scheme)
+            attest, signature = bytes(attest), bytes(signature.marshal())
+        return Quote(attest, signature, self.pcr_values(pcrs))
+
+    def pcr_values(self, pcrs: tuple[int, ...]) -> dict[int, bytes]:
+        """The SHA-256 bank's values of `pcrs` (TPM2_PCR_Read returns at most 8 per call)."""
+        wanted = sorted(set(pcrs))
+        values: dict[int, bytes] = {}
+        with self._failing_as("read the PCRs"):
+            for start in range(0, len(wanted), 8):
+                chunk = tuple(wanted[start : start + 8])
+                _, _, digests = self._esapi.pcr_read(self._pcr_selection(chunk))
+                read = [bytes(digest) for digest in digests]  # copied at once
+                if len(read) != len(chunk):
+                    raise TpmOperationFailed("the TPM did not return every PCR asked for")
+                values.update(zip(chunk, read, strict=True))
+        return values
 
     def create_csr(self, key: TpmKey, subject: x509.Name) -> x509.CertificateSigningRequest:
         """A PKCS#10 request for `key`, signed in the TPM (TPM2_Sign over the request's

@@ -2,8 +2,8 @@
 
 Units and their lifecycle state, open bindings, provisioning registrations with the
 enrollment (and so the attestation method) that admitted them, the operational certificates
-valid now and any other unit certified for the same key, the policy layers and relaxations,
-and, for the platform, how CA keys and stored secrets are kept.
+valid now and any other unit certified for the same key, the latest verified boot quote,
+the policy layers and relaxations, and, for the platform, how CA keys and stored secrets are kept.
 
 Read-only: one snapshot, no writes. Never types a fact in: a measure the platform holds no
 data for is left for `measures.py` to report as unknown.
@@ -28,6 +28,7 @@ from devicetrust.pki.serials import parse_serial, serial_key, serial_text
 from devicetrust.policy import _rows
 from devicetrust.policy.evaluation import key_spec
 from devicetrust.policy.model import SecurityPolicy
+from devicetrust.policy.posture.boot import BootFacts, latest_boots
 from devicetrust.policy.relaxations import Relaxation
 from devicetrust.policy.resolution import EffectivePolicy, Layer, resolve
 from devicetrust.provisioning.records import AttestationKind
@@ -71,6 +72,7 @@ class DeviceFacts:
     certificates: tuple[CertFacts, ...]  # operational certificates valid now
     shared_key_units: int  # other units certified for one of this unit's keys
     effective: EffectivePolicy
+    boot: BootFacts | None = None  # latest verified TPM quote (None: never attested)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,7 @@ def gather_devices(
     provisioned = _spki_of_serials(
         session, [reg[4] for reg in registrations.values() if reg[4] is not None]
     )  # by stored serial
+    boots = latest_boots(session, ids if wanted is not None else None)
     layers: list[Layer] = _rows.layers(session)
     relaxations: list[Relaxation] = _rows.live_relaxations(session, now)
     out: list[DeviceFacts] = []
@@ -148,6 +151,7 @@ def gather_devices(
                     enrollment=enrollment,
                     baseline=baseline,
                 ),
+                boot=boots.get(unit.id),
             )
         )
     return out

@@ -201,12 +201,18 @@ def attestation(f: DeviceFacts) -> Result:
 
 
 def measured_boot(f: DeviceFacts) -> Result:
-    required = "required by policy" if f.effective.policy.measured_boot_required else "optional"
-    return Result(
-        Measure.MEASURED_BOOT,
-        Status.UNKNOWN,
-        f"no measured-boot evidence is verified yet ({required}; TPM quotes: later issue)",
-    )
+    m = Measure.MEASURED_BOOT
+    if f.boot is not None:
+        when = f"quote of {f.boot.attested_at:%Y-%m-%d %H:%M}Z"
+        status = Status.PASS if f.boot.matches_now else Status.FAIL
+        return Result(m, status, f"{when}: {f.boot.detail}")
+    if f.effective.policy.measured_boot_required:
+        return Result(m, Status.FAIL, "the policy requires measured boot; no quote verified")
+    if f.effective.strict.measured_boot_required:
+        return _relaxed(
+            m, f.effective, [PolicyField.MEASURED_BOOT_REQUIRED], "no TPM quote verified"
+        )
+    return Result(m, Status.UNKNOWN, "no TPM quote verified (measured boot not required)")
 
 
 def secure_communication(f: DeviceFacts) -> Result:

@@ -1,0 +1,309 @@
+"""Measured boot end to end against swtpm, with tpm2-tools as the peer we did not write: the
+"firmware" extends PCRs (`tpm2_pcrextend`), the operator registers the golden values
+`tpm2_pcrread` prints, the device quotes its PCRs with the AK during TPM provisioning, and
+the security policy's `measured_boot_required` admits the known boot and refuses a changed
+one. Without any policy change the hardware-key baseline holds for the TPM key."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from devicetrust.attestation import AttestationService, BootVerdict
+from devicetrust.device.tpm import TpmKeystore, answer_challenge, challenge_request
+from devicetrust.domain import FixedClock
+from devicetrust.domain.clock import SystemClock
+from devicetrust.domain.records import PhysicalIdentity
+from devicetrust.identity import IdentityService
+from devicetrust.pki import Hierarchy, PkiService
+from devicetrust.policy import KeyAdmission, PolicyRefusal, PolicyService
+from devicetrust.provisioning import (
+    Allocation,
+    AllocationPolicy,
+    AttestationFailed,
+    AttestationKind,
+    DataPlane,
+    MalformedEvidence,
+    ProvisioningService,
+    RegistrationRequest,
+    RegistrationStatus,
+)
+from devicetrust.provisioning.tpm import EkTrust, TpmAttestation, register_endorsement_key
+from devicetrust.store.database import Database
+from devicetrust.vault import Vault
+from tests.conftest import require_service, snapshot_tables
+from tests.provisioning.conftest import ACTOR, csr_for, new_key
+from tests.provisioning.tpm.conftest import Swtpm
+
+STATIC = Allocation(AllocationPolicy.STATIC, static_name="line-03-left-welding-12")  # type: ignore[arg-type]
+BOOT_PCRS = "0,1,2,3,4,5,6,7"
+# What a boot chain would measure: firmware (0), its configuration (1), boot loader (4),
+# secure-boot policy (7).
+FIRMWARE = {0: "11" * 32, 1: "22" * 32, 4: "44" * 32, 7: "77" * 32}
+
+Tools = Callable[..., str]
+
+
+@pytest.fixture(scope="module")
+def boot_tpm(start_swtpm: Callable[[str], Swtpm]) -> Swtpm:
+    """A TPM of its own: these tests extend its PCRs, which no reset undoes."""
+    return start_swtpm("measured-boot")
+
+
+@pytest.fixture(scope="module")
+def tools(boot_tpm: Swtpm) -> Tools:
+    for tool in ("tpm2_pcrextend", "tpm2_pcrread"):
+        if shutil.which(tool) is None:
+            require_service("tpm2-tools", f"{tool} not on PATH (apt install tpm2-tools)")
+    env = {**os.environ, "TPM2TOOLS_TCTI": boot_tpm.tcti}
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            args, check=False, env=env, capture_output=True, text=True, timeout=20
+        )
+        assert done.returncode == 0, f"{args[0]} failed: {done.stderr}"
+        return done.stdout
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def firmware(tools: Tools) -> None:
+    """The firmware measured itself, once per TPM."""
+    for pcr, digest in FIRMWARE.items():
+        tools("tpm2_pcrextend", f"{pcr}:sha256={digest}")
+
+
+@pytest.fixture
+def booted(firmware: None, tools: Tools) -> dict[str, str]:
+    """The PCR values now, as tpm2_pcrread prints them (a test may extend them further)."""
+    return read_pcrs(tools)
+
+
+def read_pcrs(tools: Tools) -> dict[str, str]:
+    """`tpm2_pcrread sha256:...` output (`  0 : 0x3D45...`) as {"0": "3d45..."}."""
+    values: dict[str, str] = {}
+    for line in tools("tpm2_pcrread", f"sha256:{BOOT_PCRS}").splitlines():
+        index, sep, value = line.partition(":")
+        if sep and index.strip().isdigit():
+            values[index.strip()] = value.strip().removeprefix("0x").lower()
+    assert sorted(values, key=int) == BOOT_PCRS.split(",")
+    return values
+
+
+@pytest.fixture
+def attestation(db: Database, clock: FixedClock) -> AttestationService:
+    return AttestationService(db, clock)
+
+
+@pytest.fixture
+def policy(db: Database, clock: FixedClock) -> PolicyService:
+    return PolicyService(db, clock)
+
+
+@pytest.fixture
+def service(
+    db: Database,
+    clock: FixedClock,
+    identity: IdentityService,
+    pki: PkiService,
+    hierarchy: Hierarchy,
+    vault: Vault,
+    policy: PolicyService,
+    attestation: AttestationService,
+) -> ProvisioningService:
+    return ProvisioningService(
+        db,
+        clock,
+        identity,
+        pki,
+        vault,
+        methods=(TpmAttestation(quote_selection=attestation.quote_selection),),
+        data_plane=DataPlane("mqtt.example", 8883),
+        admission=KeyAdmission(policy, attestation),
+    )
+
+
+def enroll(service: ProvisioningService, tpm: Swtpm, trust: EkTrust, physical_id: str) -> None:
+    with TpmKeystore(tpm.tcti) as keystore:
+        ek = keystore.endorsement_key()
+    registered = register_endorsement_key(
+        public=ek.public, certificate=ek.certificate, trust=trust, at=SystemClock().now()
+    )
+    service.enrollments.create_individual(
+        physical_id,
+        AttestationKind.TPM,
+        STATIC,
+        tpm_ek_public=registered.public,
+        tpm_ek_certificate=registered.certificate,
+        require_hardware_key=True,
+        actor=ACTOR,
+    )
+
+
+def tpm_request(service: ProvisioningService, tpm: Swtpm, physical_id: str) -> RegistrationRequest:
+    with TpmKeystore(tpm.tcti) as keystore:
+        issued = service.challenge(
+            physical_id, AttestationKind.TPM, evidence=challenge_request(keystore)
+        )
+        assert issued.payload["quote_pcrs"]  # the server asks for a quote
+        key = keystore.create_key()
+        evidence = answer_challenge(keystore, key, issued.challenge_id, issued.payload)
+        csr = keystore.create_csr(key, x509.Name([])).public_bytes(Encoding.PEM)
+    return RegistrationRequest(physical_id, AttestationKind.TPM, csr, evidence)  # type: ignore[arg-type]
+
+
+def test_known_boot_is_admitted_and_a_changed_boot_refused(
+    service: ProvisioningService,
+    policy: PolicyService,
+    attestation: AttestationService,
+    boot_tpm: Swtpm,
+    ek_trust: EkTrust,
+    booted: dict[str, str],
+    tools: Tools,
+    units: list[PhysicalIdentity],
+    db: Database,
+    clock: FixedClock,
+) -> None:
+    pid = units[0].physical_id
+    enroll(service, boot_tpm, ek_trust, pid)
+    attestation.add_golden("arm-fw-2.4.1", booted, actor=ACTOR)
+    policy.set("fleet", {"measured_boot_required": True}, actor=ACTOR)
+
+    result = service.provision(tpm_request(service, boot_tpm, pid))
+    assert (
+        result.status is RegistrationStatus.ASSIGNED
+    )  # hardware key baseline holds, no relaxation
+    latest = attestation.latest(pid)
+    assert latest is not None and latest.verdict is BootVerdict.MATCHED
+    assert latest.golden == "arm-fw-2.4.1"
+    assert {str(i): v.hex() for i, v in latest.pcrs.items()} == booted
+
+    tools("tpm2_pcrextend", "4:sha256=" + "ee" * 32)  # another boot loader
+    clock.advance(timedelta(minutes=1))
+    changed = tpm_request(service, boot_tpm, pid)
+    before = snapshot_tables(db)
+    with pytest.raises(PolicyRefusal) as refused:
+        service.provision(changed)
+    assert refused.value.code == "policy.boot_measurements_unknown"
+    assert "differs in PCR 4" in refused.value.message
+    after = snapshot_tables(db)
+    grown = {t for t in after if after[t] != before[t]}
+    assert grown == {"boot_attestations", "audit_log", "audit_head", "outbox"}
+    latest = attestation.latest(pid)
+    assert latest is not None and latest.verdict is BootVerdict.UNKNOWN
+
+    # The operator vouches for the new boot loader: the same unit provisions again.
+    attestation.add_golden("arm-fw-2.4.2", read_pcrs(tools), actor=ACTOR)
+    assert service.provision(tpm_request(service, boot_tpm, pid)).status is (
+        RegistrationStatus.ASSIGNED
+    )
+
+
+def test_without_golden_values_the_boot_is_recorded_but_not_required(
+    service: ProvisioningService,
+    attestation: AttestationService,
+    boot_tpm: Swtpm,
+    ek_trust: EkTrust,
+    booted: dict[str, str],
+    units: list[PhysicalIdentity],
+) -> None:
+    pid = units[1].physical_id
+    enroll(service, boot_tpm, ek_trust, pid)
+    assert service.provision(tpm_request(service, boot_tpm, pid)).status is (
+        RegistrationStatus.ASSIGNED
+    )
+    latest = attestation.latest(pid)
+    assert latest is not None and latest.verdict is BootVerdict.NO_GOLDEN
+
+
+def test_reported_pcr_values_must_be_the_quoted_ones(
+    service: ProvisioningService,
+    attestation: AttestationService,
+    boot_tpm: Swtpm,
+    ek_trust: EkTrust,
+    booted: dict[str, str],
+    units: list[PhysicalIdentity],
+) -> None:
+    pid = units[2].physical_id
+    enroll(service, boot_tpm, ek_trust, pid)
+    attestation.add_golden("arm-fw-2.4.1", booted, actor=ACTOR)
+
+    lying = tpm_request(service, boot_tpm, pid)
+    lying.evidence["pcr_values"] = dict(booted)  # the golden values, not the TPM's own
+    lying.evidence["pcr_values"]["4"] = booted["4"][::-1]
+    with pytest.raises(AttestationFailed) as refused:
+        service.provision(lying)
+    assert refused.value.code == "provisioning.tpm_refused"
+    assert attestation.latest(pid) is None  # nothing judged from an unverified quote
+
+    forged = tpm_request(service, boot_tpm, pid)
+    attest = bytearray(base64.b64decode(forged.evidence["quote_info"]))
+    attest[-1] ^= 1  # the pcrDigest's last byte
+    forged.evidence["quote_info"] = base64.b64encode(bytes(attest)).decode()
+    with pytest.raises(AttestationFailed, match="quote_signature does not verify"):
+        service.provision(forged)
+
+    partial = tpm_request(service, boot_tpm, pid)
+    del partial.evidence["quote_signature"]
+    with pytest.raises(MalformedEvidence):
+        service.provision(partial)
+
+
+def test_measured_boot_required_refuses_units_without_a_quote(
+    service: ProvisioningService,
+    policy: PolicyService,
+    boot_tpm: Swtpm,
+    ek_trust: EkTrust,
+    units: list[PhysicalIdentity],
+) -> None:
+    pid = units[3].physical_id
+    enroll(service, boot_tpm, ek_trust, pid)
+    policy.set("fleet", {"measured_boot_required": True}, actor=ACTOR)
+    request = tpm_request(service, boot_tpm, pid)
+    for name in ("quote_info", "quote_signature", "pcr_values"):
+        del request.evidence[name]  # firmware that does not quote
+    with pytest.raises(PolicyRefusal) as refused:
+        service.provision(request)
+    assert refused.value.code == "policy.measured_boot_required"
+
+
+def test_a_software_key_needs_a_conscious_relaxation(
+    service: ProvisioningService,
+    policy: PolicyService,
+    boot_tpm: Swtpm,
+    ek_trust: EkTrust,
+    units: list[PhysicalIdentity],
+) -> None:
+    """A TPM enrollment that does not bind the CSR key: the TPM proves the unit, but the
+    certified key is not the one asking for a certificate."""
+    pid = units[0].physical_id
+    with TpmKeystore(boot_tpm.tcti) as keystore:
+        ek = keystore.endorsement_key()
+    registered = register_endorsement_key(
+        public=ek.public, certificate=ek.certificate, trust=ek_trust, at=SystemClock().now()
+    )
+    service.enrollments.create_individual(
+        pid, AttestationKind.TPM, STATIC, tpm_ek_public=registered.public, actor=ACTOR
+    )
+    request = tpm_request(service, boot_tpm, pid)
+    software = RegistrationRequest(pid, AttestationKind.TPM, csr_for(new_key()), request.evidence)  # type: ignore[arg-type]
+    with pytest.raises(PolicyRefusal) as refused:
+        service.provision(software)
+    assert refused.value.code == "policy.hardware_key_required"
+
+    policy.relax(
+        "hardware_key_required", False, f"device:{pid}",
+        reason="controller board without TPM-backed TLS until rev C", expires="7d", actor=ACTOR,
+    )  # fmt: skip
+    again = tpm_request(service, boot_tpm, pid)
+    software = RegistrationRequest(pid, AttestationKind.TPM, csr_for(new_key()), again.evidence)  # type: ignore[arg-type]
+    assert service.provision(software).status is RegistrationStatus.ASSIGNED
