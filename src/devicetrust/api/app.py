@@ -22,6 +22,7 @@ from devicetrust.api.routers.audit import router as audit_router
 from devicetrust.api.routers.credentials import device_router as credentials_device_router
 from devicetrust.api.routers.credentials import router as credentials_router
 from devicetrust.api.routers.data import router as data_router
+from devicetrust.api.routers.device_attestation import router as device_attestation_router
 from devicetrust.api.routers.est import router as est_router
 from devicetrust.api.routers.feedback import router as feedback_router
 from devicetrust.api.routers.logical import router as logical_router
@@ -101,6 +102,7 @@ def create_app(platform: Platform) -> FastAPI:
         feedback_router,
         provisioning_device_router,
         credentials_device_router,
+        device_attestation_router,
         est_router,
     )
     for router in problem_routers:

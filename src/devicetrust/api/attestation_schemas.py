@@ -121,3 +121,29 @@ class BootAttestationOut(BaseModel):
 class BootAttestationList(BaseModel):
     physical_id: str
     items: list[BootAttestationOut] = Field(description="newest first")
+
+
+class BootChallengeOut(BaseModel):
+    """What the device's TPM quotes: these PCRs, with this nonce as qualifying data."""
+
+    challenge_id: str
+    nonce: str = Field(description="base64; the quote's qualifying data")
+    quote_pcrs: str = Field(description="SHA-256 PCR indices, comma-separated", examples=["0,7"])
+    expires_at: datetime
+
+
+_B64 = 4096  # base64 characters; a quote and its signature are a few hundred bytes
+
+
+class BootQuoteIn(_In):
+    """The AK's TPM2_Quote of `quote_pcrs` with the challenge's nonce."""
+
+    challenge_id: str = Field(min_length=1, max_length=64)
+    ak_public: str = Field(min_length=1, max_length=_B64, description="TPM2B_PUBLIC, base64")
+    quote_info: str = Field(min_length=1, max_length=_B64, description="TPMS_ATTEST, base64")
+    quote_signature: str = Field(
+        min_length=1, max_length=_B64, description="TPMT_SIGNATURE, base64"
+    )
+    pcr_values: dict[str, str] = Field(
+        max_length=24, description="SHA-256 PCR index -> hex, the values the quote covers"
+    )

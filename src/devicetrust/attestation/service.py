@@ -5,7 +5,8 @@
     revoke_golden(name, reason=, actor=)         no longer accepted (kept for old verdicts)
     goldens(include_revoked=)                    list them
     quote_selection()                            the PCRs a device is asked to quote
-    record(physical_id, pcrs, source=)           judge a verified quote's PCRs and keep it
+    record(physical_id, pcrs, source=, ak_public=)   judge a verified quote's PCRs, keep it
+    bound_key(physical_id)                       the AK its provisioning bound to its EK
     latest(physical_id) / history(physical_id)   what a unit proved, newest first
 
 Never verifies a quote itself: the caller (provisioning's TPM method) has checked the quote's
@@ -117,10 +118,16 @@ class AttestationService:
         return rules.quote_selection(g.pcrs for g in self.goldens())
 
     def record(
-        self, physical_id: str, pcrs: Mapping[int, bytes], *, source: str
+        self,
+        physical_id: str,
+        pcrs: Mapping[int, bytes],
+        *,
+        source: str,
+        ak_public: bytes | None = None,
     ) -> BootAttestation:
         """Judge the PCR values a verified quote proved against the active golden
-        measurements, and keep the result (audited as `device.boot_attested`)."""
+        measurements, and keep the result (audited as `device.boot_attested`). `ak_public`:
+        the attestation key that signed the quote, once bound to the unit's EK."""
         values = _as_pcrs(pcrs)
         now = self._clock.now()
         with self._db.transaction() as session:
@@ -140,6 +147,7 @@ class AttestationService:
                 golden=judgement.golden,
                 verdict=judgement.verdict.value,
                 detail=judgement.detail,
+                ak_public=ak_public,
             )
             session.add(row)
             attestation = _attestation(row)
@@ -152,6 +160,19 @@ class AttestationService:
                 payload={**attestation.to_json(), "source": source},
             )
         return attestation
+
+    def bound_key(self, physical_id: str) -> bytes | None:
+        """The attestation key (TPM2B_PUBLIC) of the unit's newest quote that named one: the
+        AK its TPM proved bound to its EK when it was provisioned."""
+        t = BootAttestationRow
+        with self._db.read() as session:
+            pid = physical_row(session, parse_physical_id(physical_id)).id
+            return session.scalars(
+                select(t.ak_public)
+                .where(t.physical_id == pid, t.ak_public.is_not(None))
+                .order_by(t.seq.desc())
+                .limit(1)
+            ).first()
 
     def latest(self, physical_id: str) -> BootAttestation | None:
         history = self.history(physical_id, limit=1)

@@ -37,6 +37,17 @@ class CliState:
             _quiet_logging(self._settings)
         return self._settings
 
+    def listen_on(self, host: str | None, port: int | None) -> Settings:
+        """The settings with `serve --host/--port` applied, so everything derived from the
+        listening address (the device JWT audience, the HMAC token resource) follows them.
+        Call before `platform()`."""
+        settings = self.settings()
+        server = settings.server.model_copy(
+            update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        )
+        self._settings = settings.model_copy(update={"server": server})
+        return self._settings
+
     def platform(self, *, vault: Vault | None = None) -> Platform:
         """The platform for this command; `vault` overrides the configured KEK (demo, init)."""
         if self._platform is None:

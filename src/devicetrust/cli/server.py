@@ -132,7 +132,7 @@ def serve(
     from devicetrust.api import create_app
 
     cli = state(ctx)
-    settings = cli.settings()
+    settings = cli.listen_on(host, port)
     configure_logging(settings.logging.level, settings.logging.format)
     _adopt_uvicorn_logs()
     platform = cli.platform()
@@ -142,14 +142,14 @@ def serve(
         _serve_with_workers(
             platform,
             workers,
-            host or settings.server.host,
-            settings.server.port if port is None else port,
+            settings.server.host,
+            settings.server.port,
         )
         return
     config = uvicorn.Config(
         create_app(platform),
-        host=host or settings.server.host,
-        port=settings.server.port if port is None else port,
+        host=settings.server.host,
+        port=settings.server.port,
         log_config=None,  # keep devicetrust's structured logging
         server_header=False,
         lifespan="on",

@@ -54,7 +54,10 @@ class KeyAdmission:
         check_key(policy, algorithm, size, hardware).require()
         if request.boot_pcrs is not None:
             attested = self._attestation.record(
-                request.physical_id, request.boot_pcrs, source=request.entry_point
+                request.physical_id,
+                request.boot_pcrs,
+                source=request.entry_point,
+                ak_public=request.boot_ak,
             )
             if policy.measured_boot_required and not attested.ok:
                 raise PolicyRefusal("policy.boot_measurements_unknown", attested.detail)

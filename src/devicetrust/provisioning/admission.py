@@ -30,6 +30,7 @@ class AdmissionRequest:
     hardware_attested: bool
     boot_pcrs: Mapping[int, bytes] | None
     entry_point: str
+    boot_ak: bytes | None = None  # the attestation key that signed the quote
 
 
 class AdmissionFor(Protocol):

@@ -108,6 +108,7 @@ class Authorization:
     audit: Mapping[str, str] = field(default_factory=dict)  # no secrets
     # SHA-256 PCR values a TPM quote proved (measured boot); None: no quote was sent
     boot_pcrs: Mapping[int, bytes] | None = None
+    boot_ak: bytes | None = None  # the AK that signed that quote (bound to the EK)
 
 
 class AttestationContext(Protocol):

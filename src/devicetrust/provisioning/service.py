@@ -309,6 +309,7 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
                     hardware_attested=in_tpm,
                     boot_pcrs=authorization.boot_pcrs,
                     entry_point="provisioning",
+                    boot_ak=authorization.boot_ak,
                 )
             )
         cap = self._lifetime_cap(pid, enrollment.name) if self._lifetime_cap else None

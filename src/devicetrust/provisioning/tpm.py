@@ -130,7 +130,7 @@ class TpmAttestation:
         self._check_ek(enrollment, self._clock.now())
         if evidence is None:
             raise MalformedEvidence("a TPM challenge needs the device's ak_public")
-        challenge = make_challenge(ek_public, _field(evidence, "ak_public"))
+        challenge = make_challenge(ek_public, evidence_field(evidence, "ak_public"))
         return NewChallenge(
             payload={
                 "credential_blob": _b64(challenge.credential_blob),
@@ -163,21 +163,23 @@ class TpmAttestation:
             raise AttestationFailed(
                 RefusalReason.CHALLENGE_INVALID, "unknown, used or expired challenge"
             )
-        ak = parse_public(_field(evidence, "ak_public"), TpmKeyRole.ATTESTATION, "ak_public")
-        check_activation(stored.expected, ak.name, _field(evidence, "secret"))
+        ak = parse_public(
+            evidence_field(evidence, "ak_public"), TpmKeyRole.ATTESTATION, "ak_public"
+        )
+        check_activation(stored.expected, ak.name, evidence_field(evidence, "secret"))
         certified = verify_certify(
             ak_public=ak.area,
-            key_public=_field(evidence, "key_public"),
-            attest=_field(evidence, "certify_info"),
-            signature=_field(evidence, "certify_signature"),
+            key_public=evidence_field(evidence, "key_public"),
+            attest=evidence_field(evidence, "certify_info"),
+            signature=evidence_field(evidence, "certify_signature"),
             nonce=nonce_of(stored.expected),
         )
         boot_pcrs = None
         if quote_fields(evidence):
             boot_pcrs = verify_quote(
                 ak=ak,
-                attest=_field(evidence, "quote_info"),
-                signature=_field(evidence, "quote_signature"),
+                attest=evidence_field(evidence, "quote_info"),
+                signature=evidence_field(evidence, "quote_signature"),
                 pcr_values=evidence["pcr_values"],
                 nonce=nonce_of(stored.expected),
             )
@@ -189,6 +191,7 @@ class TpmAttestation:
             attested_key_sha256=certified.spki_sha256,
             audit={"ak_name": ak.name.hex(), "key_name": certified.name.hex()},
             boot_pcrs=boot_pcrs,
+            boot_ak=ak.area if boot_pcrs is not None else None,
         )
 
     def _check_ek(self, enrollment: Enrollment, at: datetime) -> None:
@@ -208,7 +211,7 @@ def _enrolled_ek(physical_id: PhysicalId, enrollment: Enrollment) -> bytes:
     return enrollment.tpm_ek_public
 
 
-def _field(evidence: Mapping[str, Any], name: str) -> bytes:
+def evidence_field(evidence: Mapping[str, Any], name: str) -> bytes:
     value = evidence.get(name)
     if not isinstance(value, str) or not value or len(value) > MAX_EVIDENCE_FIELD:
         raise MalformedEvidence(f"evidence field {name} is missing or not base64", field=name)

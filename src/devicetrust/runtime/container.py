@@ -43,6 +43,7 @@ from devicetrust.provisioning import (
     SymmetricKeyMethod,
     X509Method,
 )
+from devicetrust.provisioning.boot_reattest import BootReattestation
 from devicetrust.provisioning.ratelimit import FailureLimiter
 from devicetrust.provisioning.reenroll import CertificateReenrollment
 from devicetrust.provisioning.tpm import EkPolicy, TpmAttestation, ek_policy
@@ -185,6 +186,11 @@ class Platform:
     def attestation(self) -> AttestationService:
         """Measured boot: golden measurements and the verdicts on units' TPM quotes."""
         return AttestationService(self.db, self.clock)
+
+    @cached_property
+    def boot_reattestation(self) -> BootReattestation:
+        """Provisioned TPM units quoting their boot PCRs again (the device API)."""
+        return BootReattestation(self.db, self.clock, self.attestation)
 
     @cached_property
     def policy(self) -> PolicyService:

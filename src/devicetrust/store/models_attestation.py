@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devicetrust.store.models import Base, _BigIntId
@@ -46,3 +46,6 @@ class BootAttestationRow(Base):
     golden: Mapped[str | None] = mapped_column(String(128))
     verdict: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
+    # TPM2B_PUBLIC of the attestation key that signed the quote: bound to the unit's EK by
+    # credential activation at provisioning; later quotes must come from the same AK
+    ak_public: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -30,6 +30,7 @@ def test_client_exports() -> None:
             "SymmetricKeyAttestation",
             "TpmAttestation",
             "X509Attestation",
+            "attest_boot",
             "load_state",
             "provision",
             "renewal_due_at",

@@ -12,15 +12,22 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from devicetrust.attestation import AttestationService, BootVerdict
-from devicetrust.device.tpm import TpmKeystore, answer_challenge, challenge_request
+from devicetrust.device.tpm import (
+    TpmKeystore,
+    answer_boot_challenge,
+    answer_challenge,
+    challenge_request,
+)
 from devicetrust.domain import FixedClock
 from devicetrust.domain.clock import SystemClock
+from devicetrust.domain.errors import Conflict, DeviceTrustError
 from devicetrust.domain.records import PhysicalIdentity
 from devicetrust.identity import IdentityService
 from devicetrust.pki import Hierarchy, PkiService
@@ -36,6 +43,7 @@ from devicetrust.provisioning import (
     RegistrationRequest,
     RegistrationStatus,
 )
+from devicetrust.provisioning.boot_reattest import BootChallenge, BootReattestation
 from devicetrust.provisioning.tpm import EkTrust, TpmAttestation, register_endorsement_key
 from devicetrust.store.database import Database
 from devicetrust.vault import Vault
@@ -307,3 +315,72 @@ def test_a_software_key_needs_a_conscious_relaxation(
     again = tpm_request(service, boot_tpm, pid)
     software = RegistrationRequest(pid, AttestationKind.TPM, csr_for(new_key()), again.evidence)  # type: ignore[arg-type]
     assert service.provision(software).status is RegistrationStatus.ASSIGNED
+
+
+@pytest.fixture
+def reattest(db: Database, clock: FixedClock, attestation: AttestationService) -> BootReattestation:
+    return BootReattestation(db, clock, attestation)
+
+
+def boot_evidence(tpm: Swtpm, issued: BootChallenge) -> dict[str, Any]:
+    challenge = {
+        "challenge_id": issued.challenge_id,
+        "nonce": base64.b64encode(issued.nonce).decode(),
+        "quote_pcrs": ",".join(map(str, issued.pcrs)),
+    }
+    with TpmKeystore(tpm.tcti) as keystore:
+        return answer_boot_challenge(keystore, challenge)
+
+
+def test_reattestation_needs_the_bound_ak_and_a_fresh_challenge(
+    service: ProvisioningService,
+    reattest: BootReattestation,
+    attestation: AttestationService,
+    boot_tpm: Swtpm,
+    other_tpm: Swtpm,
+    ek_trust: EkTrust,
+    booted: dict[str, str],
+    units: list[PhysicalIdentity],
+    clock: FixedClock,
+    db: Database,
+) -> None:
+    pid, stranger = units[0].physical_id, units[1].physical_id
+    with pytest.raises(Conflict) as unbound:  # never provisioned by TPM attestation
+        reattest.challenge(pid)
+    assert unbound.value.code == "attestation.not_bound"
+
+    enroll(service, boot_tpm, ek_trust, pid)
+    service.provision(tpm_request(service, boot_tpm, pid))
+    attestation.add_golden("arm-fw-2.4.1", booted, actor=ACTOR)
+    clock.advance(timedelta(seconds=1))
+
+    issued = reattest.challenge(pid)
+    evidence = boot_evidence(boot_tpm, issued)
+    before = snapshot_tables(db)
+    for tampered, code in (
+        ({**boot_evidence(other_tpm, issued)}, "provisioning.tpm_refused"),  # another TPM's AK
+        ({**evidence, "challenge_id": "not-a-challenge"}, "provisioning.challenge_invalid"),
+        ({**evidence, "pcr_values": {**evidence["pcr_values"], "0": "00" * 32}},
+         "provisioning.tpm_refused"),
+    ):  # fmt: skip
+        with pytest.raises(DeviceTrustError) as refused:
+            reattest.submit(pid, tampered)
+        assert refused.value.code == code
+    with pytest.raises(AttestationFailed) as elsewhere:  # a challenge of another unit
+        reattest.submit(stranger, evidence)
+    assert elsewhere.value.code == "provisioning.challenge_invalid"
+    after = snapshot_tables(db)
+    assert {t for t in after if after[t] != before[t]} == {"audit_log", "audit_head"}
+
+    attested = reattest.submit(pid, evidence)
+    assert (attested.verdict, attested.golden) == (BootVerdict.MATCHED, "arm-fw-2.4.1")
+    with pytest.raises(AttestationFailed) as replayed:
+        reattest.submit(pid, evidence)
+    assert replayed.value.code == "provisioning.challenge_invalid"
+
+    clock.advance(timedelta(minutes=6))  # past the challenge's 5 minutes
+    late = reattest.challenge(pid)
+    late_evidence = boot_evidence(boot_tpm, late)
+    clock.advance(timedelta(minutes=6))
+    with pytest.raises(AttestationFailed):
+        reattest.submit(pid, late_evidence)

@@ -45,6 +45,7 @@ def test_device_exports() -> None:
         "TpmKeystore",
         "TpmOperationFailed",
         "TpmUnavailable",
+        "answer_boot_challenge",
         "answer_challenge",
         "challenge_request",
     ]

@@ -19,6 +19,7 @@ from devicetrust.device.client._attestation import (
     X509Attestation,
 )
 from devicetrust.device.client._backoff import Backoff
+from devicetrust.device.client._boot import attest_boot
 from devicetrust.device.client._buffer import BufferedMessage, OfflineBuffer, Overflow
 from devicetrust.device.client._client import DeviceClient
 from devicetrust.device.client._connection import Feedback
@@ -59,6 +60,7 @@ __all__ = [
     "SymmetricKeyAttestation",
     "TpmAttestation",
     "X509Attestation",
+    "attest_boot",
     "load_state",
     "provision",
     "renewal_due_at",

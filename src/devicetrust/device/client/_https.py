@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ def request(
     *,
     content_type: str = "application/json",
     timeout: float = 30.0,
+    headers: Mapping[str, str] | None = None,
 ) -> Answer:
     """POST `body` to `url` (https only); 2xx and 429 are returned, any other status raises
     `ProvisioningRefused` with the problem's code."""
@@ -63,7 +65,8 @@ def request(
     )
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+        sent = {"Content-Type": content_type, **(headers or {})}
+        connection.request("POST", path, body=body, headers=sent)
         response = connection.getresponse()
         data = response.read(MAX_ANSWER)
         retry = response.getheader("Retry-After")

@@ -8,12 +8,17 @@ key with its certification and CSR.
         key = tpm.create_key()                           # store key.public / key.private
         evidence = answer_challenge(tpm, key, challenge_id, challenge)
         csr = tpm.create_csr(key, subject)               # -> server: evidence + CSR
+        answer_boot_challenge(tpm, boot_challenge)       # later: re-attest the boot PCRs
 
 Needs the `tpm` extra (tpm2-pytss, libtss2). Imports no server module.
 """
 
 from devicetrust.device.tpm._errors import ActivationFailed, TpmOperationFailed, TpmUnavailable
-from devicetrust.device.tpm._evidence import answer_challenge, challenge_request
+from devicetrust.device.tpm._evidence import (
+    answer_boot_challenge,
+    answer_challenge,
+    challenge_request,
+)
 from devicetrust.device.tpm._keystore import (
     Certification,
     EndorsementKeyInfo,
@@ -35,6 +40,7 @@ __all__ = [
     "TpmKeystore",
     "TpmOperationFailed",
     "TpmUnavailable",
+    "answer_boot_challenge",
     "answer_challenge",
     "challenge_request",
 ]

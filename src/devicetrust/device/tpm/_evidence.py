@@ -44,11 +44,30 @@ def answer_challenge(
     }
     selection = _quote_pcrs(challenge)
     if selection:  # measured boot: the AK quotes the PCRs the server asked for
-        quote = keystore.quote(nonce, selection)
-        evidence["quote_info"] = _b64(quote.attest)
-        evidence["quote_signature"] = _b64(quote.signature)
-        evidence["pcr_values"] = {str(i): v.hex() for i, v in sorted(quote.pcrs.items())}
+        evidence.update(_quote(keystore, nonce, selection))
     return evidence
+
+
+def answer_boot_challenge(keystore: TpmKeystore, challenge: Mapping[str, str]) -> dict[str, Any]:
+    """A provisioned unit's re-attestation: the AK's quote of the PCRs the server's boot
+    challenge names (`challenge_id`, `nonce`, `quote_pcrs`), with its nonce."""
+    selection = _quote_pcrs(challenge)
+    if not selection:
+        raise TpmOperationFailed("the server's boot challenge names no PCR")
+    return {
+        "challenge_id": str(challenge.get("challenge_id", "")),
+        "ak_public": _b64(keystore.attestation_key_public()),
+        **_quote(keystore, _unb64(challenge, "nonce"), selection),
+    }
+
+
+def _quote(keystore: TpmKeystore, nonce: bytes, selection: tuple[int, ...]) -> dict[str, Any]:
+    quote = keystore.quote(nonce, selection)
+    return {
+        "quote_info": _b64(quote.attest),
+        "quote_signature": _b64(quote.signature),
+        "pcr_values": {str(i): v.hex() for i, v in sorted(quote.pcrs.items())},
+    }
 
 
 def _quote_pcrs(challenge: Mapping[str, str]) -> tuple[int, ...]:

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("golden", sa.String(length=128), nullable=True),
         sa.Column("verdict", sa.String(length=64), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("ak_public", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(["physical_id"], ["physical_identities.id"]),
         sa.PrimaryKeyConstraint("seq"),
         sa.UniqueConstraint("id"),
