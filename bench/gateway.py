@@ -16,6 +16,7 @@ stored rows are counted: every acknowledged message must be in the database.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -145,16 +146,23 @@ def bench_gateway(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, An
         context = server_tls_context(tmp / "server.pem", tmp / "server.key",
                                      tmp / "bundle.pem")
         sink: IngestSink | NullSink = IngestSink(store) if args.sink == "ingest" else NullSink()
-        gateway = Gateway(GatewayConfig(port=0, message_rate=None), tls=context, authenticator=auth,
-                          sink=sink, clock=clock)
-        with GatewayThread(gateway) as running:
+        config = GatewayConfig(port=0, message_rate=None,
+                               store_concurrency=getattr(args, "store_concurrency", 2))
+        gateway = Gateway(config, tls=context, authenticator=auth, sink=sink, clock=clock)
+        factory = asyncio.new_event_loop if getattr(args, "loop", "auto") == "asyncio" else None
+        thread = (GatewayThread(gateway) if factory is None
+                  else GatewayThread(gateway, loop_factory=factory))
+        with thread as running:
+            cpu = time.process_time()
             result = run_publishers(args, running.port, tmp, pubs, "gateway")
+            cpu = time.process_time() - cpu  # this process: the gateway and its store threads
             counters = running.counters()
         with db.read() as session:
             stored = session.scalar(select(func.count()).select_from(DeviceMessageRow))
         pki.close()
     db.dispose()
     result["stored_rows"] = int(stored or 0)
+    result["server_cpu_us_per_msg"] = round(cpu / max(result["acked"], 1) * 1e6, 1)
     batches = counters["devicetrust_gateway_store_batches_total"]
     result["mean_batch"] = round(counters["devicetrust_gateway_messages_stored_total"]
                                  / max(batches, 1), 1)
@@ -175,6 +183,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--sink", choices=["ingest", "null"], default="ingest")
     parser.add_argument("--driver", choices=["paho", "mosquitto_pub"], default="paho")
+    parser.add_argument("--store-concurrency", type=int, default=2,
+                        help="batches in the sink at once (GatewayConfig.store_concurrency)")
+    parser.add_argument("--loop", choices=["auto", "asyncio"], default="auto",
+                        help="auto: uvloop when installed (as `devicetrust serve`)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -200,7 +212,8 @@ def main() -> None:
     target = args.backend if args.sink == "ingest" else "null sink"
     print(f"  devicetrust gateway -> {target}: {gateway['msgs_per_s']:>8} msgs/s "
           f"({gateway['acked']} acked, {gateway['stored_rows']} rows stored, "
-          f"{gateway['mean_batch']} messages per commit)")
+          f"{gateway['mean_batch']} messages per commit, "
+          f"{gateway['server_cpu_us_per_msg']} us of gateway CPU per message)")
     print(f"  mosquitto (no database): {mosquitto['msgs_per_s']:>8} msgs/s "
           f"({mosquitto['acked']} acked)")
 

@@ -18,6 +18,7 @@ from devicetrust.domain.ids import PhysicalId
 from .sink import MessageKind
 
 DEFAULT_PREFIX = "devices"
+_KINDS = {kind.value: kind for kind in MessageKind}  # the leaf a device may publish to
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +38,12 @@ class TopicLayout:
         return self.topic(physical_id, "feedback")
 
     def publish_kind(self, physical_id: PhysicalId, topic: str) -> MessageKind | None:
-        """The kind of message a PUBLISH to `topic` is, or None if this device may not."""
-        for kind in MessageKind:
-            if topic == self.topic(physical_id, kind.value):
-                return kind
-        return None
+        """The kind of message a PUBLISH to `topic` is, or None if this device may not:
+        `topic` is exactly `{prefix}/{physical_id}/{kind}` (runs for every PUBLISH)."""
+        own = f"{self.prefix}/{physical_id}/"
+        if not topic.startswith(own):
+            return None
+        return _KINDS.get(topic[len(own) :])
 
     def may_subscribe(self, physical_id: PhysicalId, topic_filter: str) -> bool:
         return topic_filter == self.feedback(physical_id)

@@ -32,6 +32,9 @@ class GatewayConfig:
     max_queued_feedback: int = 100  # per device, beyond this feedback is refused
     max_inflight_feedback: int = 16  # QoS 1 feedback sent and not yet acknowledged
     store_batch: int = 1000  # messages per `MessageSink.store` call at most
+    # Batches in the sink at once: the next is written while the previous one's commit
+    # waits for the disk (their acknowledgements still leave in order, `store_queue`).
+    store_concurrency: int = 2
     max_pending_store: int = 50_000  # messages waiting for the sink before reading pauses
     auth_concurrency: int = 16  # authentications running in worker threads at once
     # Per-unit message-rate quota (token bucket): `message_rate` PUBLISHes per second on
@@ -52,7 +55,7 @@ class GatewayConfig:
         if self.connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
         for name in ("max_connections", "max_queued_feedback", "max_inflight_feedback",
-                     "store_batch", "max_pending_store", "auth_concurrency",
+                     "store_batch", "store_concurrency", "max_pending_store", "auth_concurrency",
                      "message_burst"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

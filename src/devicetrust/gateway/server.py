@@ -100,7 +100,8 @@ class Gateway:
             raise RuntimeError("the gateway is already started")
         config = self.config
         store = StoreQueue(self._sink, max_batch=config.store_batch,
-                           max_pending=config.max_pending_store, counters=self.counters)
+                           max_pending=config.max_pending_store,
+                           max_concurrent=config.store_concurrency, counters=self.counters)
         self._env = Environment(
             config=config, layout=self._layout, auth=self._authenticator,
             auth_limit=asyncio.Semaphore(config.auth_concurrency), store=store,

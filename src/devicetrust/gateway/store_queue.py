@@ -2,15 +2,17 @@
 
 Each submitted message gets a future that resolves, with the sink's `SinkResult` for it
 (accepted, or refused with a reason), when the batch holding it was stored (or fails with
-the sink's error). One flusher task takes everything waiting (up to `max_batch`)
-and calls `MessageSink.store` once; while it waits, the next batch gathers, so under load a
-batch grows to what the database can absorb per round trip. Batches are stored and resolved
-in submission order, so the PUBACKs of one connection leave in the order of its PUBLISHes
-(MQTT 5.0 section 4.6).
+the sink's error). The flusher takes everything waiting (up to `max_batch`) and calls
+`MessageSink.store` once for it; while that call runs, the next batch gathers, so under load
+a batch grows to what the database can absorb per commit. Up to `max_concurrent` batches are
+in the sink at once (the next one is written while the previous one's commit waits for the
+disk); the sink receives them in submission order, and their futures are resolved strictly
+in that order, a batch only after every earlier one, so the PUBACKs of one connection leave
+in the order of its PUBLISHes (MQTT 5.0 section 4.6) however the commits overlap.
 
-Never resolves a future before `store` returned, and never drops a message it accepted: a
-failed batch fails every future in it, and the connections that sent them close without
-acknowledging (the devices resend).
+Never resolves a future before `store` returned for its batch, and never drops a message it
+accepted: a failed batch fails every future in it, and the connections that sent them close
+without acknowledging (the devices resend).
 """
 
 from __future__ import annotations
@@ -18,21 +20,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Sequence
 
 from .metrics import GatewayCounters
 from .sink import DeviceMessage, MessageSink, SinkResult
 
 _log = logging.getLogger(__name__)
 
+_Batch = list[tuple[DeviceMessage, asyncio.Future[SinkResult]]]
+
 
 class StoreQueue:
     def __init__(self, sink: MessageSink, *, max_batch: int, max_pending: int,
-                 counters: GatewayCounters | None = None) -> None:
+                 max_concurrent: int = 1, counters: GatewayCounters | None = None) -> None:
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
         self._sink = sink
         self._counters = counters if counters is not None else GatewayCounters()
         self._max_batch = max_batch
         self._max_pending = max_pending
+        self._max_concurrent = max_concurrent
         self._waiting: deque[tuple[DeviceMessage, asyncio.Future[SinkResult]]] = deque()
+        self._running: deque[asyncio.Task[None]] = deque()  # in submission order
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -57,35 +66,64 @@ class StoreQueue:
         try:
             while True:
                 await self._wake.wait()
-                await self.flush()
+                await self._launch_waiting()
         finally:
-            if self._waiting:
-                await asyncio.shield(self.flush())
+            # Shielded: the batches already in the sink and those still waiting are stored
+            # (or failed) to the end, whoever cancels this.
+            await asyncio.shield(self.flush())
 
     async def flush(self) -> None:
-        """Store everything waiting now, batch by batch."""
+        """Store everything waiting now, batch by batch, and wait until every batch in the
+        sink is resolved."""
+        await self._launch_waiting()
+        while self._running:
+            await asyncio.wait({self._running[-1]})
+            self._forget_done()
+
+    async def _launch_waiting(self) -> None:
+        """Hand the waiting messages to the sink, waiting for a free slot when
+        `max_concurrent` batches are in it already; returns once none is waiting."""
         while self._waiting:
+            self._forget_done()
+            if len(self._running) >= self._max_concurrent:
+                await asyncio.wait({self._running[0]})  # resolved in order: oldest first
+                continue
             batch = [self._waiting.popleft()
                      for _ in range(min(self._max_batch, len(self._waiting)))]
             if len(self._waiting) < self._max_pending:
                 self._room.set()
             self._counters.store_batches += 1
-            try:
-                results = await self._sink.store([message for message, _ in batch])
-                if len(results) != len(batch):
-                    # Fail closed: a sink that lost count cannot say which one it stored.
-                    raise RuntimeError(f"sink answered {len(results)} of {len(batch)}")
-            except Exception as exc:
-                # Any sink failure fails the batch: every waiting connection gets it
-                # and none of them acknowledges.
-                _log.warning("message sink failed for a batch of %d: %r", len(batch), exc)
-                self._counters.store_failures += 1
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                self._counters.messages_stored += result.refused is None
-                if not future.done():
-                    future.set_result(result)
+            previous = self._running[-1] if self._running else None
+            self._running.append(asyncio.create_task(self._store(batch, previous),
+                                                     name="gateway-store-batch"))
         self._wake.clear()
+
+    def _forget_done(self) -> None:
+        while self._running and self._running[0].done():
+            self._running.popleft()
+
+    async def _store(self, batch: _Batch, previous: asyncio.Task[None] | None) -> None:
+        results: Sequence[SinkResult] = ()
+        error: BaseException | None = None
+        try:
+            results = await self._sink.store([message for message, _ in batch])
+            if len(results) != len(batch):
+                # Fail closed: a sink that lost count cannot say which one it stored.
+                raise RuntimeError(f"sink answered {len(results)} of {len(batch)}")
+        except Exception as exc:
+            # Any sink failure fails the batch: every waiting connection gets it and none
+            # of them acknowledges.
+            _log.warning("message sink failed for a batch of %d: %r", len(batch), exc)
+            self._counters.store_failures += 1
+            error = exc
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})  # resolve in submission order
+        if error is not None:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            self._counters.messages_stored += result.refused is None
+            if not future.done():
+                future.set_result(result)

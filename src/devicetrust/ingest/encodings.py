@@ -24,7 +24,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -117,14 +117,17 @@ _JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 def _json(payload: bytes, limits: DecodeLimits) -> Any:
     # The C scanner recurses once per level: a 64 KiB bomb of `[` would raise RecursionError
-    # deep inside it. Count the depth first, strings removed.
-    depth = 0
-    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", payload)):
-        depth += 1 if bracket in (b"[", b"{") else -1
-        if depth > limits.max_depth:
-            _too_deep(limits)
+    # deep inside it. Count the depth first, strings removed -- unless the payload holds no
+    # more opening brackets in all than the depth allowed (the usual report), which bounds
+    # its depth already.
+    if payload.count(b"[") + payload.count(b"{") > limits.max_depth:
+        depth = 0
+        for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", payload)):
+            depth += 1 if bracket in (b"[", b"{") else -1
+            if depth > limits.max_depth:
+                _too_deep(limits)
     try:
-        return json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
+        return _JSON_DECODER.decode(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput("ingest.payload_not_json", "payload is not UTF-8 JSON") from exc
 
@@ -132,6 +135,9 @@ def _json(payload: bytes, limits: DecodeLimits) -> Any:
 def _no_constant(name: str) -> Any:
     # NaN and Infinity are not JSON (RFC 8259 §6) and PostgreSQL's JSON refuses them.
     raise ValueError(f"{name} is not JSON")
+
+
+_JSON_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # what json.loads would build
 
 
 # ---- CBOR -----------------------------------------------------------------------------------
@@ -227,6 +233,58 @@ def _msgpack(payload: bytes, limits: DecodeLimits) -> Any:
 def check_json_compatible(document: dict[str, Any], limits: DecodeLimits) -> None:
     """Refuse anything JSON could not carry, and documents deeper or larger than `limits`.
     Iterative: a decoder's own depth limit is not relied on."""
+    if not _plainly_compatible(document, limits):
+        _check_json_compatible(document, limits)  # finds the problem and names it
+
+
+def _plainly_compatible(document: dict[str, Any], limits: DecodeLimits) -> bool:
+    """True if `document` has none of the problems `_check_json_compatible` refuses. The
+    same rules on exact built-in types, leaves checked in place instead of queued (the
+    common case, fast); anything else answers False and the full walk decides."""
+    max_depth, max_values = limits.max_depth, limits.max_values
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    seen = 0
+    while stack:
+        container, depth = stack.pop()
+        seen += 1
+        if depth > max_depth:
+            return False
+        if type(container) is dict:
+            items: Any = container.values()
+            if not all(type(key) is str for key in container):
+                return False
+        elif type(container) is list:
+            items = container
+        else:
+            return False
+        for value in items:
+            kind = type(value)
+            if kind is dict or kind is list:
+                stack.append((value, depth + 1))
+            elif _PLAIN_LEAF.get(kind, _not_plain)(value):
+                seen += 1
+            else:
+                return False
+        if seen > max_values:
+            return False
+    return seen <= max_values
+
+
+def _not_plain(_value: Any) -> bool:
+    return False
+
+
+# Exact leaf types and whether a value of that type is one JSON carries.
+_PLAIN_LEAF: dict[type, Callable[[Any], bool]] = {
+    str: lambda _value: True,
+    bool: lambda _value: True,
+    type(None): lambda _value: True,
+    int: lambda value: _MIN_INT <= value <= _MAX_INT,
+    float: math.isfinite,
+}
+
+
+def _check_json_compatible(document: dict[str, Any], limits: DecodeLimits) -> None:
     stack: list[tuple[Any, int]] = [(document, 1)]
     seen = 0
     while stack:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
@@ -73,30 +73,7 @@ class FieldRule:
 
     def problem(self, value: Any) -> str | None:
         """What is wrong with `value` for this rule, or None."""
-        kind = self.kind
-        if kind is FieldKind.ANY:
-            return None
-        if kind is FieldKind.NUMBER:
-            return None if _is_number(value) else "not a number"
-        if kind is FieldKind.INTEGER:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-            return None if ok else "not an integer"
-        if kind is FieldKind.BOOL:
-            return None if isinstance(value, bool) else "not a boolean"
-        if kind is FieldKind.STRING:
-            return _string_problem(value)
-        if kind is FieldKind.TIMESTAMP:
-            return _timestamp_problem(value)
-        if kind is FieldKind.NUMBER_LIST:
-            return _list_problem(value, self.max_items)
-        # MEASUREMENT
-        if _is_number(value) or isinstance(value, bool):
-            return None
-        if isinstance(value, str):
-            return _string_problem(value)
-        if isinstance(value, list):
-            return _list_problem(value, MAX_LIST)
-        return "not a measurement (number, bool, string or list of numbers)"
+        return _PROBLEMS[self.kind](self, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +111,15 @@ class StreamSchema:
     def check(self, document: Mapping[str, Any]) -> None:
         """Refuse (`ingest.schema_violation`, detail `<field>: <problem>`) a document that
         does not fit; the first problem in field order is reported."""
-        for name in sorted(self.required - document.keys()):
-            _violation(name, "missing")
+        if self.required:
+            for name in sorted(self.required - document.keys()):
+                _violation(name, "missing")
+        fields, other = self.fields, self.other_fields
         for name, value in document.items():
-            rule = self.fields.get(name, self.other_fields)
+            rule = fields.get(name, other)
             if rule is None:
                 _violation(name, "not an allowed field")
-            problem = rule.problem(value)
+            problem = _PROBLEMS[rule.kind](rule, value)
             if problem is not None:
                 _violation(name, problem)
 
@@ -166,6 +145,11 @@ def check_document(
 
 
 def _is_number(value: Any) -> bool:
+    kind = type(value)  # exact types first: the common case, without isinstance chains
+    if kind is int:
+        return True
+    if kind is float:
+        return math.isfinite(value)
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
@@ -184,7 +168,10 @@ def _list_problem(value: Any, max_items: int) -> str | None:
         return "not a list of numbers"
     if len(value) > max_items:
         return f"more than {max_items} items"
-    return None if all(_is_number(v) for v in value) else "not a list of numbers"
+    for item in value:
+        if not _is_number(item):
+            return "not a list of numbers"
+    return None
 
 
 def _timestamp_problem(value: Any) -> str | None:
@@ -197,6 +184,43 @@ def _timestamp_problem(value: Any) -> str | None:
             return "not an ISO 8601 time"
         return None
     return "not a time (ISO 8601 string or epoch seconds)"
+
+
+def _number(_rule: FieldRule, value: Any) -> str | None:
+    return None if _is_number(value) else "not a number"
+
+
+def _integer(_rule: FieldRule, value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    return None if ok else "not an integer"
+
+
+def _bool(_rule: FieldRule, value: Any) -> str | None:
+    return None if isinstance(value, bool) else "not a boolean"
+
+
+def _measurement(_rule: FieldRule, value: Any) -> str | None:
+    if _is_number(value) or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return _string_problem(value)
+    if isinstance(value, list):
+        return _list_problem(value, MAX_LIST)
+    return "not a measurement (number, bool, string or list of numbers)"
+
+
+# One check per field kind (a table, not an if-chain: this runs for every field of every
+# report).
+_PROBLEMS: dict[FieldKind, Callable[[FieldRule, Any], str | None]] = {
+    FieldKind.ANY: lambda _rule, _value: None,
+    FieldKind.NUMBER: _number,
+    FieldKind.INTEGER: _integer,
+    FieldKind.BOOL: _bool,
+    FieldKind.STRING: lambda _rule, value: _string_problem(value),
+    FieldKind.TIMESTAMP: lambda _rule, value: _timestamp_problem(value),
+    FieldKind.NUMBER_LIST: lambda rule, value: _list_problem(value, rule.max_items),
+    FieldKind.MEASUREMENT: _measurement,
+}
 
 
 def _violation(name: str, problem: str) -> NoReturn:

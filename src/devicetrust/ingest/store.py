@@ -16,12 +16,17 @@ Telemetry is filed under the unit, stamped with the logical identity it held the
 diagnostics report from a unit that holds no logical identity has nowhere to go and is
 refused (`ingest.unit_unbound`).
 
-A batch is one transaction: a few queries to resolve its units, one multi-row INSERT that
-skips rows whose (unit, stream, key) is already stored (ON CONFLICT DO NOTHING on
-`uq_device_messages_key`), one commit. Every message gets a final outcome -- stored,
-duplicate or refused -- so the transport acknowledges each one only after this commit and
-never loses an acknowledged message. Never stores a message under an identity that the
-credential did not prove, and never stores one twice.
+A batch is one transaction that resolves its units and inserts the rows, skipping those
+whose (unit, stream, key) is already stored (ON CONFLICT DO NOTHING on
+`uq_device_messages_key`). On PostgreSQL that is a single statement (`_postgres_batch`:
+the units' holders, the INSERT and the outcomes in one snapshot, prepared once per
+connection) then COMMIT; on SQLite a holders query and a multi-row INSERT under `BEGIN
+IMMEDIATE`. Every message gets a final outcome -- stored, duplicate or refused -- handed
+out only after the commit, so the transport acknowledges nothing before it and never
+loses an acknowledged message (`write_batch` splits the write from the commit, so a
+caller can overlap commits). Never stores a message under an identity that the credential
+did not prove, and never stores one twice. A JSON payload is stored as the device sent it
+(parsed and checked first), CBOR and MessagePack as their JSON.
 
 Knows nothing of MQTT or any broker: the embedded gateway and the Mosquitto ingest both
 call it.
@@ -35,13 +40,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import DeviceTrustError, InvalidInput
 from devicetrust.domain.ids import LogicalName, PhysicalId, parse_physical_id
+from devicetrust.ingest._postgres_batch import BatchRow, Placed, PostgresTransaction
 from devicetrust.ingest.encodings import DecodeLimits
 from devicetrust.ingest.lookup import logical_id_of
 from devicetrust.ingest.records import (
@@ -68,10 +73,48 @@ class _Holder:
     logical_name: str | None
 
 
-@dataclass(slots=True)
-class _Row:
-    index: int
-    values: dict[str, Any]
+class PreparedBatch:
+    """A batch checked and ready to write (`MessageStore.prepare_batch`); nothing of it is
+    in the database yet. On PostgreSQL it holds a connection with its transaction begun:
+    pass it to `MessageStore.write` or `discard` it."""
+
+    __slots__ = ("results", "rows", "transaction")
+
+    def __init__(
+        self,
+        results: list[StoreResult | None],
+        rows: dict[tuple[str, str, str], BatchRow],
+        transaction: PostgresTransaction | None,
+    ) -> None:
+        self.results = results
+        self.rows = rows
+        self.transaction = transaction
+
+    def discard(self) -> None:
+        transaction, self.transaction = self.transaction, None
+        if transaction is not None:
+            transaction.finish(commit=False)
+
+
+class WrittenBatch:
+    """A batch written by `MessageStore.write`, not yet committed: `commit` makes it
+    durable and only then hands out the results (the transport acknowledges nothing
+    before); `rollback` stores none of it."""
+
+    __slots__ = ("_results", "_transaction")
+
+    def __init__(self, results: list[StoreResult], transaction: PostgresTransaction | None) -> None:
+        self._results = results
+        self._transaction = transaction
+
+    def commit(self) -> list[StoreResult]:
+        if self._transaction is not None:
+            self._transaction.finish(commit=True)
+        return self._results
+
+    def rollback(self) -> None:
+        if self._transaction is not None:
+            self._transaction.finish(commit=False)
 
 
 class MessageStore:
@@ -101,87 +144,120 @@ class MessageStore:
     def store_batch(self, messages: Sequence[InboundMessage]) -> list[StoreResult]:
         """Store up to `MAX_BATCH` messages in one transaction; one result per message, in
         order. Bad messages are refused one by one, never failing the batch."""
+        return self.write_batch(messages).commit()
+
+    def write_batch(self, messages: Sequence[InboundMessage]) -> WrittenBatch:
+        """`store_batch` without its commit: see `prepare_batch`."""
+        return self.write(self.prepare_batch(messages))
+
+    def prepare_batch(self, messages: Sequence[InboundMessage]) -> PreparedBatch:
+        """`store_batch` in three steps, so that a caller can overlap batches: this one
+        checks the messages (decoding, schemas, keys) and, on PostgreSQL, begins the
+        batch's transaction; `write` writes it; the `commit` of what it returns makes it
+        durable (SQLite commits in `write` already). Batches written one after another
+        keep that order in the table even when their commits overlap; only the writes
+        need to follow each other."""
         if len(messages) > MAX_BATCH:
             raise InvalidInput("ingest.batch_too_large", f"at most {MAX_BATCH} messages a batch")
         results: list[StoreResult | None] = [None] * len(messages)
-        candidates: list[tuple[int, InboundMessage, str, dict[str, Any]]] = []
+        rows: dict[tuple[str, str, str], BatchRow] = {}
         for index, message in enumerate(messages):
             try:
                 key = message_key(message.kind, message.payload, message.message_id)
-                body = read_report(message.kind, message.payload, message.content_type,
-                                   limits=self._limits, schemas=self._schemas)
+                body = read_report(
+                    message.kind,
+                    message.payload,
+                    message.content_type,
+                    limits=self._limits,
+                    schemas=self._schemas,
+                )
             except DeviceTrustError as exc:
                 results[index] = StoreResult(
                     Outcome.REFUSED, "", reason=exc.code, detail=exc.message
                 )
                 continue
-            candidates.append((index, message, key, body))
-        if candidates:
-            self._insert(candidates, results)
-        return [r for r in results if r is not None]
+            ident = (str(message.physical_id), message.kind, key)  # StrEnum: equal to its value
+            if ident in rows:  # the same report twice in one batch
+                rows[ident].twins.append(index)
+                continue
+            rows[ident] = BatchRow(index, message, key, body)
+        transaction = None
+        if rows and self._db.is_postgres:
+            transaction = PostgresTransaction(self._db.engine)
+        return PreparedBatch(results, rows, transaction)
 
-    def _insert(
-        self,
-        candidates: list[tuple[int, InboundMessage, str, dict[str, Any]]],
-        results: list[StoreResult | None],
-    ) -> None:
+    def write(self, batch: PreparedBatch) -> WrittenBatch:
+        """Write a prepared batch (uncommitted on PostgreSQL: see `prepare_batch`)."""
+        results, rows = batch.results, list(batch.rows.values())
+        transaction, batch.transaction = batch.transaction, None
         now = self._clock.now()
-        rows: dict[tuple[str, str, str], _Row] = {}
-        with self._db.transaction() as session:
-            holders = _holders(session, {m.physical_id for _, m, _, _ in candidates})
-            for index, message, key, body in candidates:
-                holder = holders.get(message.physical_id)
-                name = LogicalName(holder.logical_name) if holder and holder.logical_name else None
-                if holder is None:
-                    results[index] = StoreResult(Outcome.REFUSED, key, reason="ingest.unit_unknown")
-                    continue
-                if message.kind is MessageKind.DIAGNOSTICS and holder.logical_id is None:
-                    results[index] = StoreResult(Outcome.REFUSED, key, reason="ingest.unit_unbound")
-                    continue
-                ident: tuple[str, str, str] = (str(message.physical_id), message.kind.value, key)
-                results[index] = StoreResult(Outcome.DUPLICATE, key, name)
-                if ident in rows:
-                    continue  # the same report twice in one batch
-                rows[ident] = _Row(
-                    index,
-                    {
-                        "kind": message.kind.value,
-                        "physical_id": message.physical_id,
-                        "logical_id": holder.logical_id,
-                        "logical_name": holder.logical_name,
-                        "message_key": key,
-                        "received_at": message.received_at,
-                        "stored_at": now,
-                        "payload": body,
-                        "payload_bytes": len(message.payload),
-                    },
+        if transaction is not None:
+            placed = transaction.write(rows, now)
+        elif rows:
+            placed = self._insert_sqlite(rows, now)
+        else:
+            placed = []
+        for row, (known, logical_id, logical_name, inserted) in zip(rows, placed, strict=True):
+            name = LogicalName(logical_name) if logical_name else None
+            if not known:
+                outcome = StoreResult(Outcome.REFUSED, row.key, reason="ingest.unit_unknown")
+            elif row.message.kind is MessageKind.DIAGNOSTICS and logical_id is None:
+                outcome = StoreResult(Outcome.REFUSED, row.key, reason="ingest.unit_unbound")
+            else:
+                outcome = StoreResult(
+                    Outcome.STORED if inserted else Outcome.DUPLICATE, row.key, name
                 )
-            if not rows:
-                return
-            inserted = self._insert_new(session, [row.values for row in rows.values()])
-        for ident, row in rows.items():
-            if ident in inserted:
-                previous = results[row.index]
-                assert previous is not None
-                results[row.index] = StoreResult(
-                    Outcome.STORED, previous.message_key, previous.logical_name
+            results[row.index] = outcome
+            for twin in row.twins:  # a duplicate shares its first copy's fate, never stored
+                results[twin] = (
+                    outcome
+                    if outcome.outcome is Outcome.REFUSED
+                    else StoreResult(Outcome.DUPLICATE, row.key, name)
                 )
+        return WrittenBatch([r for r in results if r is not None], transaction)
 
-    def _insert_new(
-        self, session: Session, values: list[dict[str, Any]]
-    ) -> set[tuple[str, str, str]]:
-        """INSERT the rows, skipping those already stored; the keys of those inserted.
-        Core executemany ("insertmanyvalues"): one compiled statement, cached, sent in
-        multi-row pages, instead of a statement compiled per batch size."""
-        insert = pg_insert if self._db.is_postgres else sqlite_insert
-        table = cast(Table, DeviceMessageRow.__table__)
-        stmt = (
-            insert(table)
-            .on_conflict_do_nothing(index_elements=["physical_id", "kind", "message_key"])
-            .returning(table.c.physical_id, table.c.kind, table.c.message_key)
-        )
-        result = session.connection().execute(stmt, values)
-        return {(p, k, m) for p, k, m in result}
+    def _insert_sqlite(self, rows: list[BatchRow], now: datetime) -> list[Placed]:
+        """Holders, then a Core executemany INSERT ("insertmanyvalues": one compiled
+        statement, cached), in one `BEGIN IMMEDIATE` transaction."""
+        placed: list[Placed] = []
+        values: list[dict[str, Any]] = []
+        with self._db.transaction() as session:
+            holders = _holders(session, {r.message.physical_id for r in rows})
+            for row in rows:
+                holder = holders.get(row.message.physical_id)
+                known = holder is not None
+                lid = holder.logical_id if holder else None
+                name = holder.logical_name if holder else None
+                placed.append((known, lid, name, False))
+                if not known or (row.message.kind is MessageKind.DIAGNOSTICS and lid is None):
+                    continue
+                values.append(
+                    {
+                        "kind": row.message.kind.value,
+                        "physical_id": row.message.physical_id,
+                        "logical_id": lid,
+                        "logical_name": name,
+                        "message_key": row.key,
+                        "received_at": row.message.received_at,
+                        "stored_at": now,
+                        "payload": row.body,
+                        "payload_bytes": len(row.message.payload),
+                    }
+                )
+            if not values:
+                return placed
+            table = cast(Table, DeviceMessageRow.__table__)
+            stmt = (
+                sqlite_insert(table)
+                .on_conflict_do_nothing(index_elements=["physical_id", "kind", "message_key"])
+                .returning(table.c.physical_id, table.c.kind, table.c.message_key)
+            )
+            inserted = {(p, k, m) for p, k, m in session.connection().execute(stmt, values)}
+        for i, row in enumerate(rows):
+            ident = (str(row.message.physical_id), row.message.kind.value, row.key)
+            if ident in inserted:
+                placed[i] = (*placed[i][:3], True)
+        return placed
 
     # ---- queries -------------------------------------------------------------------------
 

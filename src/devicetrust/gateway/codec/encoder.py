@@ -135,7 +135,7 @@ def _ack(packet_id: int, reason: ReasonCode, props: Properties, version: Protoco
     body = _packet_id(packet_id)
     if version is not V5:
         return body
-    if props == NO_PROPERTIES:
+    if props is NO_PROPERTIES or props == NO_PROPERTIES:  # identity first: the usual PUBACK
         if reason is ReasonCode.SUCCESS:
             return body
         return body + _reason(reason, allowed, packet_type.name)

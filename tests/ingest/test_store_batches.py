@@ -1,0 +1,155 @@
+"""Batches in steps (prepare, write, commit) as the gateway overlaps them, on both backends:
+write order kept, nothing visible or acknowledged before the commit, connections released;
+JSON payloads kept as sent; the fast path of the JSON-compatibility check agrees with the
+full walk."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from devicetrust.domain import FixedClock
+from devicetrust.domain.errors import InvalidInput
+from devicetrust.domain.ids import PhysicalId
+from devicetrust.identity import IdentityService, UnitSpec
+from devicetrust.ingest import InboundMessage, MessageKind, MessageStore, Outcome
+from devicetrust.ingest.encodings import (
+    DecodeLimits,
+    _check_json_compatible,
+    _plainly_compatible,
+    check_json_compatible,
+)
+from devicetrust.store.database import Database
+
+ACTOR = "operator:test"
+T = MessageKind.TELEMETRY
+
+
+def unit(identity: IdentityService) -> PhysicalId:
+    return identity.register(UnitSpec("RA-7", {}), actor=ACTOR).physical_id
+
+
+def report(pid: PhysicalId, body: object, clock: FixedClock) -> InboundMessage:
+    return InboundMessage(pid, T, json.dumps(body).encode(), clock.now())
+
+
+def checked_out(db: Database) -> int:
+    return int(db.engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+def test_overlapping_batches_keep_their_write_order(
+    db: Database, identity: IdentityService, clock: FixedClock
+) -> None:
+    store = MessageStore(db, clock)
+    pid = unit(identity)
+    first = store.prepare_batch([report(pid, {"n": 1}, clock)])
+    second = store.prepare_batch([report(pid, {"n": 2}, clock)])
+    written_first = store.write(first)
+    written_second = store.write(second)
+    assert [r.outcome for r in written_second.commit()] == [Outcome.STORED]
+    assert [r.outcome for r in written_first.commit()] == [Outcome.STORED]
+    # Same receive time (a fixed clock): the table's order is the order they were written.
+    assert [m.payload for m in store.telemetry_of(pid)] == [{"n": 2}, {"n": 1}]
+    assert checked_out(db) == 0
+
+
+def test_a_batch_rolled_back_or_discarded_stores_nothing_and_releases_its_connection(
+    db: Database, identity: IdentityService, clock: FixedClock
+) -> None:
+    store = MessageStore(db, clock)
+    pid = unit(identity)
+    store.prepare_batch([report(pid, {"n": 1}, clock)]).discard()
+    written = store.write_batch([report(pid, {"n": 2}, clock)])
+    written.rollback()
+    if db.is_postgres:  # SQLite commits in `write`: there a rollback comes too late
+        assert store.telemetry_of(pid) == []
+    assert checked_out(db) == 0
+    # The same report again is stored (nothing of the rolled-back batch stayed behind).
+    assert store.store(report(pid, {"n": 1}, clock)).outcome is Outcome.STORED
+
+
+@pytest.mark.postgres
+def test_a_batch_is_invisible_until_committed(pg_db: Database, clock: FixedClock) -> None:
+    store = MessageStore(pg_db, clock)
+    pid = unit(IdentityService(pg_db, clock))
+    written = store.write_batch([report(pid, {"n": 1}, clock)])
+    assert store.telemetry_of(pid) == []  # another connection sees nothing yet
+    written.commit()
+    assert [m.payload for m in store.telemetry_of(pid)] == [{"n": 1}]
+    with pytest.raises(RuntimeError):
+        written.commit()  # finished once
+
+
+@pytest.mark.postgres
+def test_a_json_payload_is_kept_as_sent(pg_db: Database, clock: FixedClock) -> None:
+    store = MessageStore(pg_db, clock)
+    pid = unit(IdentityService(pg_db, clock))
+    sent = b'{"torque":  [1.50, 2e0],\n "note": "caf\\u00e9"}'
+    result = store.store(InboundMessage(pid, T, sent, clock.now()))
+    assert result.outcome is Outcome.STORED
+    with pg_db.engine.connect() as conn:
+        kept = conn.execute(text("SELECT payload::text FROM device_messages")).scalar_one()
+    assert kept == sent.decode()
+    assert store.telemetry_of(pid)[0].payload == {"torque": [1.5, 2.0], "note": "café"}
+
+
+def test_cbor_and_msgpack_payloads_are_stored_as_their_json(
+    db: Database, identity: IdentityService, clock: FixedClock
+) -> None:
+    import cbor2
+    import msgpack  # type: ignore[import-untyped]
+
+    store = MessageStore(db, clock)
+    pid = unit(identity)
+    messages = [
+        InboundMessage(pid, T, cbor2.dumps({"n": 1}), clock.now(), content_type="application/cbor"),
+        InboundMessage(
+            pid, T, msgpack.packb({"n": 2}), clock.now(), content_type="application/msgpack"
+        ),
+    ]
+    assert [r.outcome for r in store.store_batch(messages)] == [Outcome.STORED] * 2
+    assert sorted(m.payload["n"] for m in store.telemetry_of(pid)) == [1, 2]
+
+
+# ---- the JSON-compatibility check: fast path and full walk agree ---------------------------
+
+_LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**66), max_value=2**66),
+    st.floats(),
+    st.text(max_size=3),
+    st.binary(max_size=2),
+)
+_DOC = st.recursive(
+    _LEAF,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.text(max_size=2), st.integers(0, 3)), inner, max_size=4),
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=2), _DOC, max_size=5), st.integers(1, 6), st.integers(1, 40)
+)
+def test_the_fast_compatibility_check_agrees_with_the_full_walk(
+    document: dict[str, Any], depth: int, values: int
+) -> None:
+    limits = DecodeLimits(max_depth=depth, max_values=values)
+    try:
+        _check_json_compatible(document, limits)
+        accepted = True
+    except InvalidInput:
+        accepted = False
+    assert _plainly_compatible(document, limits) is accepted
+    if not accepted:  # the public check names the problem the full walk finds
+        with pytest.raises(InvalidInput):
+            check_json_compatible(document, limits)
