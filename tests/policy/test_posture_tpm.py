@@ -21,11 +21,8 @@ from tests.provisioning.tpm.conftest import (  # noqa: F401 - fixtures used by n
     start_swtpm,
     swtpm_config,
 )
-from tests.provisioning.tpm.test_tpm_service import (  # noqa: F401 - fixture used by name
-    _enroll,
-    _request,
-    tpm_service,
-)
+from tests.provisioning.tpm.service_flows import enroll_tpm, tpm_request
+from tests.provisioning.tpm.test_tpm_service import tpm_service  # noqa: F401 - fixture
 
 
 def test_a_tpm_held_key_passes_and_a_software_renewal_fails(
@@ -37,8 +34,8 @@ def test_a_tpm_held_key_passes_and_a_software_renewal_fails(
     units: list[PhysicalIdentity],
 ) -> None:
     pid = units[0].physical_id
-    _enroll(tpm_service, device_tpm, ek_trust, pid)
-    request, csr = _request(tpm_service, device_tpm, pid)
+    enroll_tpm(tpm_service, device_tpm, ek_trust, pid)
+    request, csr = tpm_request(tpm_service, device_tpm, pid)
     assert tpm_service.provision(request).status is RegistrationStatus.ASSIGNED
 
     results = {r.measure: r for r in policy.posture.device(pid).measures}

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from devicetrust.attestation import rules
 from devicetrust.attestation.model import BootAttestation, GoldenMeasurement
@@ -60,16 +62,7 @@ class AttestationService:
                 created_by=actor,
             )
             session.add(row)
-            golden = _golden(row)
-            record(
-                session,
-                at=now,
-                actor=actor,
-                event_type=EventType.GOLDEN_MEASUREMENT_ADDED,
-                subject=f"golden:{checked}",
-                payload=golden.to_json(),
-            )
-        return golden
+            return _journaled(session, row, EventType.GOLDEN_MEASUREMENT_ADDED, actor, now)
 
     def golden_from_unit(
         self, name: str, physical_id: str, *, note: str = "", actor: str
@@ -96,16 +89,7 @@ class AttestationService:
             if row.revoked_at is not None:
                 raise Conflict("attestation.golden_revoked", f"{name} is already revoked")
             row.revoked_at, row.revoked_by, row.revoke_reason = now, actor, text
-            golden = _golden(row)
-            record(
-                session,
-                at=now,
-                actor=actor,
-                event_type=EventType.GOLDEN_MEASUREMENT_REVOKED,
-                subject=f"golden:{row.name}",
-                payload=golden.to_json(),
-            )
-        return golden
+            return _journaled(session, row, EventType.GOLDEN_MEASUREMENT_REVOKED, actor, now)
 
     def goldens(self, *, include_revoked: bool = False) -> list[GoldenMeasurement]:
         query = select(GoldenMeasurementRow).order_by(GoldenMeasurementRow.name)
@@ -194,6 +178,18 @@ def _as_pcrs(pcrs: Mapping[Any, Any]) -> dict[int, bytes]:
     if pcrs and all(isinstance(v, bytes | bytearray) for v in pcrs.values()):
         return rules.parse_pcrs({k: bytes(v).hex() for k, v in pcrs.items()})
     return rules.parse_pcrs(pcrs)
+
+
+def _journaled(
+    session: Session, row: GoldenMeasurementRow, event: EventType, actor: str, at: datetime
+) -> GoldenMeasurement:
+    """The golden measurement as `row` now holds it, its change audited and evented."""
+    golden = _golden(row)
+    record(
+        session, at=at, actor=actor, event_type=event, subject=f"golden:{row.name}",
+        payload=golden.to_json(),
+    )  # fmt: skip
+    return golden
 
 
 def _golden(row: GoldenMeasurementRow) -> GoldenMeasurement:

@@ -15,43 +15,34 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from devicetrust.attestation import AttestationService, BootVerdict
 from devicetrust.device.tpm import (
     TpmKeystore,
     answer_boot_challenge,
-    answer_challenge,
-    challenge_request,
 )
 from devicetrust.domain import FixedClock
-from devicetrust.domain.clock import SystemClock
 from devicetrust.domain.errors import Conflict, DeviceTrustError
 from devicetrust.domain.records import PhysicalIdentity
 from devicetrust.identity import IdentityService
 from devicetrust.pki import Hierarchy, PkiService
 from devicetrust.policy import KeyAdmission, PolicyRefusal, PolicyService
 from devicetrust.provisioning import (
-    Allocation,
-    AllocationPolicy,
     AttestationFailed,
-    AttestationKind,
     DataPlane,
     MalformedEvidence,
     ProvisioningService,
-    RegistrationRequest,
     RegistrationStatus,
 )
 from devicetrust.provisioning.boot_reattest import BootChallenge, BootReattestation
-from devicetrust.provisioning.tpm import EkTrust, TpmAttestation, register_endorsement_key
+from devicetrust.provisioning.tpm import EkTrust, TpmAttestation
 from devicetrust.store.database import Database
 from devicetrust.vault import Vault
 from tests.conftest import require_service, snapshot_tables
-from tests.provisioning.conftest import ACTOR, csr_for, new_key
+from tests.provisioning.conftest import ACTOR
 from tests.provisioning.tpm.conftest import Swtpm
+from tests.provisioning.tpm.service_flows import enroll_tpm, tpm_request
 
-STATIC = Allocation(AllocationPolicy.STATIC, static_name="line-03-left-welding-12")  # type: ignore[arg-type]
 BOOT_PCRS = "0,1,2,3,4,5,6,7"
 # What a boot chain would measure: firmware (0), its configuration (1), boot loader (4),
 # secure-boot policy (7).
@@ -140,35 +131,6 @@ def service(
     )
 
 
-def enroll(service: ProvisioningService, tpm: Swtpm, trust: EkTrust, physical_id: str) -> None:
-    with TpmKeystore(tpm.tcti) as keystore:
-        ek = keystore.endorsement_key()
-    registered = register_endorsement_key(
-        public=ek.public, certificate=ek.certificate, trust=trust, at=SystemClock().now()
-    )
-    service.enrollments.create_individual(
-        physical_id,
-        AttestationKind.TPM,
-        STATIC,
-        tpm_ek_public=registered.public,
-        tpm_ek_certificate=registered.certificate,
-        require_hardware_key=True,
-        actor=ACTOR,
-    )
-
-
-def tpm_request(service: ProvisioningService, tpm: Swtpm, physical_id: str) -> RegistrationRequest:
-    with TpmKeystore(tpm.tcti) as keystore:
-        issued = service.challenge(
-            physical_id, AttestationKind.TPM, evidence=challenge_request(keystore)
-        )
-        assert issued.payload["quote_pcrs"]  # the server asks for a quote
-        key = keystore.create_key()
-        evidence = answer_challenge(keystore, key, issued.challenge_id, issued.payload)
-        csr = keystore.create_csr(key, x509.Name([])).public_bytes(Encoding.PEM)
-    return RegistrationRequest(physical_id, AttestationKind.TPM, csr, evidence)  # type: ignore[arg-type]
-
-
 def test_known_boot_is_admitted_and_a_changed_boot_refused(
     service: ProvisioningService,
     policy: PolicyService,
@@ -182,11 +144,11 @@ def test_known_boot_is_admitted_and_a_changed_boot_refused(
     clock: FixedClock,
 ) -> None:
     pid = units[0].physical_id
-    enroll(service, boot_tpm, ek_trust, pid)
+    enroll_tpm(service, boot_tpm, ek_trust, pid)
     attestation.add_golden("arm-fw-2.4.1", booted, actor=ACTOR)
     policy.set("fleet", {"measured_boot_required": True}, actor=ACTOR)
 
-    result = service.provision(tpm_request(service, boot_tpm, pid))
+    result = service.provision(tpm_request(service, boot_tpm, pid)[0])
     assert (
         result.status is RegistrationStatus.ASSIGNED
     )  # hardware key baseline holds, no relaxation
@@ -197,7 +159,7 @@ def test_known_boot_is_admitted_and_a_changed_boot_refused(
 
     tools("tpm2_pcrextend", "4:sha256=" + "ee" * 32)  # another boot loader
     clock.advance(timedelta(minutes=1))
-    changed = tpm_request(service, boot_tpm, pid)
+    changed = tpm_request(service, boot_tpm, pid)[0]
     before = snapshot_tables(db)
     with pytest.raises(PolicyRefusal) as refused:
         service.provision(changed)
@@ -211,7 +173,7 @@ def test_known_boot_is_admitted_and_a_changed_boot_refused(
 
     # The operator vouches for the new boot loader: the same unit provisions again.
     attestation.add_golden("arm-fw-2.4.2", read_pcrs(tools), actor=ACTOR)
-    assert service.provision(tpm_request(service, boot_tpm, pid)).status is (
+    assert service.provision(tpm_request(service, boot_tpm, pid)[0]).status is (
         RegistrationStatus.ASSIGNED
     )
 
@@ -225,8 +187,8 @@ def test_without_golden_values_the_boot_is_recorded_but_not_required(
     units: list[PhysicalIdentity],
 ) -> None:
     pid = units[1].physical_id
-    enroll(service, boot_tpm, ek_trust, pid)
-    assert service.provision(tpm_request(service, boot_tpm, pid)).status is (
+    enroll_tpm(service, boot_tpm, ek_trust, pid)
+    assert service.provision(tpm_request(service, boot_tpm, pid)[0]).status is (
         RegistrationStatus.ASSIGNED
     )
     latest = attestation.latest(pid)
@@ -242,10 +204,10 @@ def test_reported_pcr_values_must_be_the_quoted_ones(
     units: list[PhysicalIdentity],
 ) -> None:
     pid = units[2].physical_id
-    enroll(service, boot_tpm, ek_trust, pid)
+    enroll_tpm(service, boot_tpm, ek_trust, pid)
     attestation.add_golden("arm-fw-2.4.1", booted, actor=ACTOR)
 
-    lying = tpm_request(service, boot_tpm, pid)
+    lying = tpm_request(service, boot_tpm, pid)[0]
     lying.evidence["pcr_values"] = dict(booted)  # the golden values, not the TPM's own
     lying.evidence["pcr_values"]["4"] = booted["4"][::-1]
     with pytest.raises(AttestationFailed) as refused:
@@ -253,14 +215,14 @@ def test_reported_pcr_values_must_be_the_quoted_ones(
     assert refused.value.code == "provisioning.tpm_refused"
     assert attestation.latest(pid) is None  # nothing judged from an unverified quote
 
-    forged = tpm_request(service, boot_tpm, pid)
+    forged = tpm_request(service, boot_tpm, pid)[0]
     attest = bytearray(base64.b64decode(forged.evidence["quote_info"]))
     attest[-1] ^= 1  # the pcrDigest's last byte
     forged.evidence["quote_info"] = base64.b64encode(bytes(attest)).decode()
     with pytest.raises(AttestationFailed, match="quote_signature does not verify"):
         service.provision(forged)
 
-    partial = tpm_request(service, boot_tpm, pid)
+    partial = tpm_request(service, boot_tpm, pid)[0]
     del partial.evidence["quote_signature"]
     with pytest.raises(MalformedEvidence):
         service.provision(partial)
@@ -274,9 +236,9 @@ def test_measured_boot_required_refuses_units_without_a_quote(
     units: list[PhysicalIdentity],
 ) -> None:
     pid = units[3].physical_id
-    enroll(service, boot_tpm, ek_trust, pid)
+    enroll_tpm(service, boot_tpm, ek_trust, pid)
     policy.set("fleet", {"measured_boot_required": True}, actor=ACTOR)
-    request = tpm_request(service, boot_tpm, pid)
+    request = tpm_request(service, boot_tpm, pid)[0]
     for name in ("quote_info", "quote_signature", "pcr_values"):
         del request.evidence[name]  # firmware that does not quote
     with pytest.raises(PolicyRefusal) as refused:
@@ -294,26 +256,16 @@ def test_a_software_key_needs_a_conscious_relaxation(
     """A TPM enrollment that does not bind the CSR key: the TPM proves the unit, but the
     certified key is not the one asking for a certificate."""
     pid = units[0].physical_id
-    with TpmKeystore(boot_tpm.tcti) as keystore:
-        ek = keystore.endorsement_key()
-    registered = register_endorsement_key(
-        public=ek.public, certificate=ek.certificate, trust=ek_trust, at=SystemClock().now()
-    )
-    service.enrollments.create_individual(
-        pid, AttestationKind.TPM, STATIC, tpm_ek_public=registered.public, actor=ACTOR
-    )
-    request = tpm_request(service, boot_tpm, pid)
-    software = RegistrationRequest(pid, AttestationKind.TPM, csr_for(new_key()), request.evidence)  # type: ignore[arg-type]
+    enroll_tpm(service, boot_tpm, ek_trust, pid, require_hardware_key=False)
     with pytest.raises(PolicyRefusal) as refused:
-        service.provision(software)
+        service.provision(tpm_request(service, boot_tpm, pid, software_csr=True)[0])
     assert refused.value.code == "policy.hardware_key_required"
 
     policy.relax(
         "hardware_key_required", False, f"device:{pid}",
         reason="controller board without TPM-backed TLS until rev C", expires="7d", actor=ACTOR,
     )  # fmt: skip
-    again = tpm_request(service, boot_tpm, pid)
-    software = RegistrationRequest(pid, AttestationKind.TPM, csr_for(new_key()), again.evidence)  # type: ignore[arg-type]
+    software = tpm_request(service, boot_tpm, pid, software_csr=True)[0]
     assert service.provision(software).status is RegistrationStatus.ASSIGNED
 
 
@@ -349,8 +301,8 @@ def test_reattestation_needs_the_bound_ak_and_a_fresh_challenge(
         reattest.challenge(pid)
     assert unbound.value.code == "attestation.not_bound"
 
-    enroll(service, boot_tpm, ek_trust, pid)
-    service.provision(tpm_request(service, boot_tpm, pid))
+    enroll_tpm(service, boot_tpm, ek_trust, pid)
+    service.provision(tpm_request(service, boot_tpm, pid)[0])
     attestation.add_golden("arm-fw-2.4.1", booted, actor=ACTOR)
     clock.advance(timedelta(seconds=1))
 
