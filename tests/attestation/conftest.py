@@ -13,6 +13,7 @@ from devicetrust.domain import FixedClock
 from devicetrust.domain.records import PhysicalIdentity
 from devicetrust.identity import IdentityService, UnitSpec
 from devicetrust.store.database import Database
+from tests.operator_api import client, pid, platform, reader, writer  # noqa: F401 - fixtures
 
 ACTOR = "operator:test"
 ZERO = bytes(32)

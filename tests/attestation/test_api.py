@@ -4,65 +4,21 @@ refusals as problem+json bodies that change nothing; the routes described in Ope
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from devicetrust.api import create_app
 from devicetrust.auth import Scope
 from devicetrust.domain import FixedClock
-from devicetrust.runtime import Platform, Settings
-from devicetrust.runtime.settings import DatabaseSettings
+from devicetrust.runtime import Platform
 from devicetrust.store.database import Database
-from devicetrust.vault import Vault
-from tests.api.wire import assert_problem, bearer, unit
+from tests.api.wire import assert_problem
 from tests.attestation.conftest import boot, hexed, measurement
 from tests.conftest import snapshot_tables
+from tests.operator_api import key
 
 GOLDEN = "/v1/attestation/golden"
 REASON = "boot loader CVE, fixed in 2.4.2"
-
-
-@pytest.fixture
-def platform(db: Database, clock: FixedClock, tmp_path: Path) -> Iterator[Platform]:
-    settings = Settings(data_dir=tmp_path / "data", database=DatabaseSettings(url=db.url))
-    built = Platform(settings, clock=clock, vault=Vault.from_key(os.urandom(32)), migrate=False)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def client(platform: Platform) -> Iterator[TestClient]:
-    with TestClient(create_app(platform)) as test_client:
-        yield test_client
-
-
-def _key(platform: Platform, *scopes: Scope) -> dict[str, str]:
-    return bearer(platform.api_keys.create("test", scopes, actor="test")[1])
-
-
-@pytest.fixture
-def writer(platform: Platform) -> dict[str, str]:
-    return _key(platform, Scope.POLICY_READ, Scope.POLICY_WRITE)
-
-
-@pytest.fixture
-def reader(platform: Platform) -> dict[str, str]:
-    return _key(platform, Scope.POLICY_READ)
-
-
-@pytest.fixture
-def pid(client: TestClient, platform: Platform) -> str:
-    created = client.post(
-        "/v1/physical-identities", json=unit(), headers=_key(platform, Scope.ADMIN)
-    )
-    assert created.status_code == 201, created.text
-    physical_id: str = created.json()["physical_id"]
-    return physical_id
 
 
 def test_scopes_are_enforced(
@@ -71,7 +27,7 @@ def test_scopes_are_enforced(
     body = {"name": "arm-fw-2.4.1", "pcrs": hexed(boot())}
     assert_problem(client.get(GOLDEN), 401, "auth.missing_key")
     assert_problem(client.post(GOLDEN, json=body), 401, "auth.missing_key")
-    identity_only = _key(platform, Scope.IDENTITY_READ, Scope.IDENTITY_WRITE)
+    identity_only = key(platform, Scope.IDENTITY_READ, Scope.IDENTITY_WRITE)
     for response in (
         client.get(GOLDEN, headers=identity_only),
         client.get(f"/v1/attestation/devices/{pid}", headers=identity_only),

@@ -14,6 +14,7 @@ from devicetrust.policy import PolicyService
 from devicetrust.provisioning import DataPlane, ProvisioningService
 from devicetrust.store.database import Database
 from devicetrust.vault import Vault
+from tests.operator_api import client, pid, platform, reader, writer  # noqa: F401 - fixtures
 
 ACTOR = "operator:test"
 

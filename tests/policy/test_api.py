@@ -4,64 +4,20 @@ clock, posture from units registered through the API."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from devicetrust.api import create_app
 from devicetrust.auth import Scope
 from devicetrust.domain import FixedClock
-from devicetrust.runtime import Platform, Settings
-from devicetrust.runtime.settings import DatabaseSettings
+from devicetrust.runtime import Platform
 from devicetrust.store.database import Database
-from devicetrust.vault import Vault
-from tests.api.wire import assert_problem, bearer, unit
+from tests.api.wire import assert_problem
 from tests.conftest import snapshot_tables
+from tests.operator_api import key
 
 REASON = "legacy PLC firmware until the Q3 update"
-
-
-@pytest.fixture
-def platform(db: Database, clock: FixedClock, tmp_path: Path) -> Iterator[Platform]:
-    settings = Settings(data_dir=tmp_path / "data", database=DatabaseSettings(url=db.url))
-    # The `db` fixture is at head already: skip Platform's (no-op) upgrade on every test.
-    vault = Vault.from_key(os.urandom(32))
-    built = Platform(settings, clock=clock, vault=vault, migrate=False)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def client(platform: Platform) -> Iterator[TestClient]:
-    with TestClient(create_app(platform)) as test_client:
-        yield test_client
-
-
-def _key(platform: Platform, *scopes: Scope) -> dict[str, str]:
-    return bearer(platform.api_keys.create("test", scopes, actor="test")[1])
-
-
-@pytest.fixture
-def writer(platform: Platform) -> dict[str, str]:
-    return _key(platform, Scope.POLICY_READ, Scope.POLICY_WRITE)
-
-
-@pytest.fixture
-def reader(platform: Platform) -> dict[str, str]:
-    return _key(platform, Scope.POLICY_READ)
-
-
-@pytest.fixture
-def pid(client: TestClient, platform: Platform) -> str:
-    admin = _key(platform, Scope.ADMIN)
-    created = client.post("/v1/physical-identities", json=unit(), headers=admin)
-    assert created.status_code == 201, created.text
-    physical_id: str = created.json()["physical_id"]
-    return physical_id
 
 
 def test_scopes_are_enforced(
@@ -69,7 +25,7 @@ def test_scopes_are_enforced(
 ) -> None:
     nothing = client.get("/v1/policies/fleet")
     assert_problem(nothing, 401, "auth.missing_key")
-    identity_only = _key(platform, Scope.IDENTITY_READ)
+    identity_only = key(platform, Scope.IDENTITY_READ)
     assert_problem(client.get("/v1/posture", headers=identity_only), 403, "auth.insufficient_scope")
     assert client.get("/v1/policies/fleet", headers=reader).status_code == 200
     change = {"changes": {"clock_skew": "1m"}}

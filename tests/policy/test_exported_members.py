@@ -21,6 +21,7 @@ def test_policy_exports() -> None:
             "EffectivePolicy",
             "FleetPosture",
             "InvalidPolicy",
+        "KeyAdmission",
             "KeyAlgorithmName",
             "Layer",
             "PolicyField",
