@@ -1,16 +1,21 @@
-"""Row lookups and row-to-record conversion shared by the identity service modules."""
+"""Row lookups, row-to-record conversion and the creation of a logical identity row, shared
+by the identity service modules."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from devicetrust.domain.errors import NotFound
+from devicetrust.domain.errors import Conflict, NotFound
+from devicetrust.domain.events import EventType
 from devicetrust.domain.ids import LogicalName, PhysicalId, parse_logical_name
 from devicetrust.domain.lifecycle import DeviceState
 from devicetrust.domain.records import Binding, LogicalIdentity, PhysicalIdentity
+from devicetrust.store.journal import record
 from devicetrust.store.models import (
     BindingRow,
     LogicalIdentityRow,
@@ -40,6 +45,47 @@ def logical_row(
         if found is not None:
             return found
     raise NotFound("identity.logical_not_found", f"no logical identity {lname!r}", name=lname)
+
+
+def check_not_in_grace(
+    session: Session, name: LogicalName, now: datetime, allow_logical_id: str = ""
+) -> None:
+    """Refuse a name that a renamed identity (other than `allow_logical_id`) was known by
+    and that still resolves to it."""
+    in_grace = session.execute(
+        select(func.count())
+        .select_from(RetiredNameRow)
+        .where(
+            RetiredNameRow.name == name,
+            RetiredNameRow.resolvable_until > now,
+            RetiredNameRow.logical_id != allow_logical_id,
+        )
+    ).scalar_one()
+    if in_grace:
+        raise Conflict(
+            "identity.name_in_grace",
+            f"{name!r} was recently used by another identity and still resolves to it",
+            name=name,
+        )
+
+
+def add_logical(
+    session: Session, name: LogicalName, attributes: dict[str, Any], *, now: datetime, actor: str
+) -> LogicalIdentityRow:
+    """A new logical identity with its `logical.created` event, for a name found free."""
+    row = LogicalIdentityRow(
+        id=str(uuid.uuid4()), name=name, attributes=attributes, created_at=now, updated_at=now
+    )
+    session.add(row)
+    record(
+        session,
+        at=now,
+        actor=actor,
+        event_type=EventType.LOGICAL_CREATED,
+        subject=name,
+        payload={"logical_id": row.id, "name": name, "attributes": attributes},
+    )
+    return row
 
 
 def open_binding_of_logical(session: Session, logical_id: str) -> BindingRow | None:

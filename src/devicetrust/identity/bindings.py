@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.attributes import clean_reason
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import Conflict, InvalidInput
 from devicetrust.domain.events import EventType
-from devicetrust.domain.ids import LogicalName, PhysicalId, parse_physical_id
+from devicetrust.domain.ids import LogicalName, PhysicalId, parse_logical_name, parse_physical_id
 from devicetrust.domain.lifecycle import (
     DeviceState,
     ReplacementFate,
@@ -47,14 +48,7 @@ class BindingOps:
         with self._db.transaction() as session:
             logical = _rows.logical_row(session, name, now, lock=True)
             unit = physical_row(session, physical_id, lock=True)
-            holder = _rows.open_binding_of_logical(session, logical.id)
-            if holder is not None:
-                raise Conflict(
-                    "identity.already_bound",
-                    f"{logical.name!r} is held by {holder.physical_id}; use replace or transfer",
-                    name=logical.name,
-                    physical_id=holder.physical_id,
-                )
+            self._check_free(session, logical)
             row = self._open_binding(session, logical, unit, now=now, actor=actor, reason=reason)
             record(
                 session,
@@ -65,6 +59,49 @@ class BindingOps:
                 payload={"name": logical.name, "logical_id": logical.id, "physical_id": unit.id},
             )
             return _rows.to_binding(row, LogicalName(logical.name))
+
+    def bind_creating(
+        self, name: str, physical_id: str, *, actor: str, reason: str = "provisioned"
+    ) -> Binding:
+        """`bind`, creating the logical identity first (no attributes, `logical.created`)
+        when no identity has that name: what allocation does with a name, in one step and
+        fewer round trips than `create_logical` then `bind`. A name still resolving to a
+        renamed identity is refused as `create_logical` refuses it; a concurrent creation
+        of the same name loses at its unique index (`store.constraint_violated`)."""
+        lname = parse_logical_name(name)
+        reason = clean_reason(reason)
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            logical = session.execute(
+                select(LogicalIdentityRow).where(LogicalIdentityRow.name == lname).with_for_update()
+            ).scalar_one_or_none()
+            if logical is None:
+                _rows.check_not_in_grace(session, lname, now)
+                logical = _rows.add_logical(session, lname, {}, now=now, actor=actor)
+            else:
+                self._check_free(session, logical)
+            unit = physical_row(session, physical_id, lock=True)
+            row = self._open_binding(session, logical, unit, now=now, actor=actor, reason=reason)
+            record(
+                session,
+                at=now,
+                actor=actor,
+                event_type=EventType.DEVICE_BOUND,
+                subject=logical.name,
+                payload={"name": logical.name, "logical_id": logical.id, "physical_id": unit.id},
+            )
+            return _rows.to_binding(row, LogicalName(logical.name))
+
+    @staticmethod
+    def _check_free(session: Session, logical: LogicalIdentityRow) -> None:
+        holder = _rows.open_binding_of_logical(session, logical.id)
+        if holder is not None:
+            raise Conflict(
+                "identity.already_bound",
+                f"{logical.name!r} is held by {holder.physical_id}; use replace or transfer",
+                name=logical.name,
+                physical_id=holder.physical_id,
+            )
 
     def unbind(self, name: str, *, actor: str, reason: str = "unbound") -> Binding:
         reason = clean_reason(reason)

@@ -7,13 +7,12 @@ its outbox event; it either happens whole or not at all. Bad input raises a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.attributes import clean_reason, merge_attributes, validate_attributes
@@ -214,18 +213,7 @@ class IdentityService(BindingOps, HistoryQueries):
         now = self._clock.now()
         with self._db.transaction() as session:
             self._ensure_name_free(session, lname, now)
-            row = LogicalIdentityRow(
-                id=str(uuid.uuid4()), name=lname, attributes=attrs, created_at=now, updated_at=now
-            )
-            session.add(row)
-            record(
-                session,
-                at=now,
-                actor=actor,
-                event_type=EventType.LOGICAL_CREATED,
-                subject=lname,
-                payload={"logical_id": row.id, "name": lname, "attributes": attrs},
-            )
+            row = _rows.add_logical(session, lname, attrs, now=now, actor=actor)
             session.flush()
             return _rows.to_logical(session, row)
 
@@ -304,21 +292,7 @@ class IdentityService(BindingOps, HistoryQueries):
         ).scalar_one_or_none()
         if holder is not None:
             raise Conflict("identity.name_taken", f"logical name {name!r} is taken", name=name)
-        in_grace = session.execute(
-            select(func.count())
-            .select_from(RetiredNameRow)
-            .where(
-                RetiredNameRow.name == name,
-                RetiredNameRow.resolvable_until > now,
-                RetiredNameRow.logical_id != allow_logical_id,
-            )
-        ).scalar_one()
-        if in_grace:
-            raise Conflict(
-                "identity.name_in_grace",
-                f"{name!r} was recently used by another identity and still resolves to it",
-                name=name,
-            )
+        _rows.check_not_in_grace(session, name, now, allow_logical_id)
 
 
 def parse_key_fingerprint(value: str) -> str:

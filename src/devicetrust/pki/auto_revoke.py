@@ -16,12 +16,13 @@ next full CRL) rather than re-issuing, so a device resumes without a new enrollm
 Quarantine suggests the unit may be compromised, so it gets a permanent revocation and the
 unit enrolls a new key after its release. keyCompromise is never inferred.
 
-Delivery is at-least-once and each event is handled in one transaction together with its
-"consumed" mark, in outbox order, stopping at the first failure (so a reactivation is never
-applied before the suspension it undoes). The persisted cursor is a low-water mark that only
-passes events older than `settle`: outbox ids can commit out of order, and an id skipped
-now is picked up on a later run. Never revokes for an event it cannot attribute to a unit,
-and never releases a hold an operator placed.
+Delivery is at-least-once and each event is handled in the same transaction as its
+"consumed" mark (runs of up to `RUN` events share one), in outbox order, stopping at the
+first failure (so a reactivation is never applied before the suspension it undoes). The
+persisted cursor is a low-water mark that only passes events older than `settle`: outbox
+ids can commit out of order, and an id skipped now is picked up on a later run. Never
+revokes for an event it cannot attribute to a unit, and never releases a hold an operator
+placed.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ HANDLED = (
 )
 _HANDLED_VALUES = [t.value for t in HANDLED]
 _REPLACEMENT_WINDOW = 1000  # outbox ids: a replacement's events are written together
+# Events handled per transaction: one commit and one cursor lock for many events (most need
+# nothing: a provisioning's binding carries no stale name), while the locks a run takes
+# stay short-lived.
+RUN = 50
 R = x509.ReasonFlags
 
 
@@ -77,6 +82,19 @@ class _Tally:
     revoked: int = 0
     released: int = 0
     reissued: int = 0
+
+    def add(self, other: _Tally) -> None:
+        self.revoked += other.revoked
+        self.released += other.released
+        self.reissued += other.reissued
+
+
+class _Failed(Exception):
+    """Event `index` of a run (`event_id`) refused with `error`."""
+
+    def __init__(self, index: int, event_id: int, error: DeviceTrustError) -> None:
+        super().__init__(index, event_id, error)
+        self.index, self.event_id, self.error = index, event_id, error
 
 
 class AutoRevoker:
@@ -103,14 +121,15 @@ class AutoRevoker:
         self._cursor.ensure()
         tally = _Tally()
         handled = 0
-        for event_id in self._cursor.pending_ids():
-            try:
-                touched = self._handle_one(event_id, tally)
-            except DeviceTrustError as exc:
-                _log.warning("auto-revocation stopped at outbox event %s: %s", event_id, exc.code)
-                return self._report(handled, tally, event_id, exc.code)
-            handled += 1
+        pending = self._cursor.pending_ids()
+        for start in range(0, len(pending), RUN):
+            done, touched, failure = self._handle_run(pending[start : start + RUN], tally)
+            handled += done
             self._pki._refresh_after_revocation(touched, AUTO_ACTOR)
+            if failure is not None:
+                event_id, code = failure.event_id, failure.error.code
+                _log.warning("auto-revocation stopped at outbox event %s: %s", event_id, code)
+                return self._report(handled, tally, event_id, code)
         self._cursor.advance()
         return self._report(handled, tally)
 
@@ -124,19 +143,50 @@ class AutoRevoker:
 
     # ---- events --------------------------------------------------------------------------
 
-    def _handle_one(self, event_id: int, tally: _Tally) -> list[str]:
-        """One event, one transaction; returns the CA ids whose CRLs it made stale."""
+    def _handle_run(
+        self, event_ids: list[int], tally: _Tally
+    ) -> tuple[int, list[str], _Failed | None]:
+        """Events in one transaction, in order: (how many were handled, the CA ids whose
+        CRLs they made stale, the first failure). When one fails, nothing of the run is
+        kept: the events before it are handled again as a run of their own, so each
+        event's changes still commit with its consumed mark, and none after a failure."""
+        attempt = _Tally()
+        try:
+            touched = self._handle_events(event_ids, attempt)
+        except _Failed as failed:
+            if failed.index == 0:
+                return 0, [], failed
+            done, touched, earlier = self._handle_run(event_ids[: failed.index], tally)
+            return done, touched, earlier or failed
+        except DeviceTrustError as exc:  # at commit: the failing event is not known
+            if len(event_ids) == 1:
+                return 0, [], _Failed(0, event_ids[0], exc)
+            done, touched = 0, []
+            for event_id in event_ids:  # one at a time, to find it
+                one, stale, failure = self._handle_run([event_id], tally)
+                done, touched = done + one, touched + stale
+                if failure is not None:
+                    return done, touched, failure
+            return done, touched, None
+        tally.add(attempt)
+        return len(event_ids), touched, None
+
+    def _handle_events(self, event_ids: list[int], tally: _Tally) -> list[str]:
         now = self._clock.now()
+        touched: list[str] = []
         with self._db.transaction() as session:
             self._cursor.row(session, lock=True)  # serialises consumers
-            if self._cursor.is_consumed(session, event_id):
-                return []  # another consumer handled it meanwhile
-            event = session.get(OutboxRow, event_id)
-            touched: list[str] = []
-            if event is not None:
-                touched = self._apply(session, event, now, tally)
-            self._cursor.mark(session, event_id)
-            return touched
+            for index, event_id in enumerate(event_ids):
+                try:
+                    if self._cursor.is_consumed(session, event_id):
+                        continue  # another consumer handled it meanwhile
+                    event = session.get(OutboxRow, event_id)
+                    if event is not None:
+                        touched.extend(self._apply(session, event, now, tally))
+                    self._cursor.mark(session, event_id)
+                except DeviceTrustError as exc:
+                    raise _Failed(index, event_id, exc) from exc
+        return touched
 
     def _apply(self, session: Session, event: OutboxRow, now: datetime, tally: _Tally) -> list[str]:
         payload: dict[str, Any] = event.payload
@@ -191,8 +241,6 @@ class AutoRevoker:
         else:  # renamed, bound, unbound
             reissue(payload.get("physical_id"))
         return touched
-
-
 
 
 def _part_of_replacement(session: Session, event: OutboxRow, physical_id: str | None) -> bool:

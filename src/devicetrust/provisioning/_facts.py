@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, String, any_, bindparam, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.ids import LogicalName, PhysicalId
@@ -29,28 +31,49 @@ def current_name(session: Session, physical_id: PhysicalId) -> LogicalName | Non
     return LogicalName(name) if name is not None else None
 
 
-def held_by_others(
-    session: Session, physical_id: PhysicalId, now: datetime, *, names: Collection[str]
-) -> frozenset[str]:
-    """Those of `names` that another unit holds, or that are a renamed identity's former
-    name still resolving (cannot be created anew). Indexed lookups on the unique names."""
-    if not names:
-        return frozenset()
-    wanted = list(names)
+def _held_by_others_statement(postgres: bool) -> CompoundSelect[Any]:
+    """Built once per dialect. On PostgreSQL the names travel as one array parameter
+    (`= ANY(:names)`): the statement text stays the same whatever the number of names, so
+    the driver prepares it once, instead of rendering and parsing hundreds of placeholders
+    of an expanding `IN` for every window of a pool."""
+    names: Any = bindparam("names", type_=ARRAY(String)) if postgres else None
+
+    def among(column: Any) -> Any:
+        if postgres:
+            return column == any_(names)
+        return column.in_(bindparam("names", expanding=True))
+
     held = (
         select(LogicalIdentityRow.name)
         .join(BindingRow, BindingRow.logical_id == LogicalIdentityRow.id)
         .where(
             BindingRow.ended_at.is_(None),
-            BindingRow.physical_id != physical_id,
-            LogicalIdentityRow.name.in_(wanted),
+            BindingRow.physical_id != bindparam("physical_id"),
+            among(LogicalIdentityRow.name),
         )
     )
     retired = select(RetiredNameRow.name).where(
-        RetiredNameRow.resolvable_until > now, RetiredNameRow.name.in_(wanted)
+        RetiredNameRow.resolvable_until > bindparam("now"), among(RetiredNameRow.name)
     )
-    found = set(session.execute(held).scalars())
-    found.update(session.execute(retired).scalars())
+    return union_all(held, retired)
+
+
+_HELD_BY_OTHERS = {postgres: _held_by_others_statement(postgres) for postgres in (False, True)}
+
+
+def held_by_others(
+    session: Session, physical_id: PhysicalId, now: datetime, *, names: Collection[str]
+) -> frozenset[str]:
+    """Those of `names` that another unit holds, or that are a renamed identity's former
+    name still resolving (cannot be created anew). Indexed lookups on the unique names, in
+    one round trip."""
+    if not names:
+        return frozenset()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    found = session.execute(
+        _HELD_BY_OTHERS[postgres],
+        {"names": list(names), "physical_id": physical_id, "now": now},
+    ).scalars()
     return frozenset(found)
 
 

@@ -22,7 +22,6 @@ from datetime import timedelta
 from typing import Protocol
 
 from devicetrust.domain.clock import Clock
-from devicetrust.domain.errors import Conflict
 from devicetrust.domain.events import EventType
 from devicetrust.domain.ids import LogicalName, PhysicalId
 from devicetrust.identity import IdentityService
@@ -117,12 +116,8 @@ class AssignmentOps:
         if decision.action is Action.REASSIGN:
             assert decision.current is not None
             self._identity.unbind(decision.current, actor=actor, reason="reassigned")
-        try:  # most allocated names are new: create first, saving a read
-            self._identity.create_logical(decision.name, actor=actor)
-        except Conflict as exc:  # it exists (or was just created by a concurrent device)
-            if exc.code != "identity.name_taken":
-                raise
-        self._identity.bind(decision.name, pid, actor=actor, reason="provisioned")
+        # Creates the logical identity when the name is new (most allocated names are).
+        self._identity.bind_creating(decision.name, pid, actor=actor, reason="provisioned")
         return decision.name
 
     def _issue(self, plan: Plan, request: RegistrationRequest) -> IssuedCertificate:
@@ -148,7 +143,13 @@ class AssignmentOps:
         now = self._clock.now()
         pid = plan.physical_id
         with self._db.transaction() as session:
-            row = session.get(RegistrationRow, pid, with_for_update=True)
+            # A unit without a registration when planned gets a new row (a concurrent first
+            # registration of the same unit loses at its primary key); otherwise it is locked.
+            row = (
+                None
+                if plan.first_pending
+                else session.get(RegistrationRow, pid, with_for_update=True)
+            )
             if row is None:
                 row = RegistrationRow(physical_id=pid, requested_at=now)
                 session.add(row)
