@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.events import EventType
@@ -152,6 +153,7 @@ class PolicyService:
             )
         now = self._clock.now()
         with self._db.transaction() as session:
+            _forget_effective(session)
             target = _rows.canonical_scope(session, wanted)
             row = session.execute(
                 select(SecurityPolicyRow)
@@ -232,6 +234,7 @@ class PolicyService:
                 field=field.value,
             )
         with self._db.transaction() as session:
+            _forget_effective(session)
             target = _rows.canonical_scope(session, wanted)
             current = session.execute(
                 select(PolicyRelaxationRow.id).where(
@@ -279,6 +282,7 @@ class PolicyService:
         why = clean_reason(reason, what="revocation reason")
         now = self._clock.now()
         with self._db.transaction() as session:
+            _forget_effective(session)
             row = session.execute(
                 select(PolicyRelaxationRow)
                 .where(PolicyRelaxationRow.id == _relaxation_id(relaxation_id))
@@ -357,21 +361,38 @@ class PolicyService:
         the enrollment admitting the unit now, before the registration records it."""
         now = self._clock.now()
         with self._db.read() as session:
+            # Inside one `Database.snapshot()` (a provisioning's checks) it is read once.
+            memo: dict[tuple[str, str | None], EffectivePolicy] = session.info.setdefault(
+                _EFFECTIVE_MEMO, {}
+            )
+            remembered = memo.get((physical_id, enrollment))
+            if remembered is not None:
+                return remembered
             pid, registered = _rows.unit_and_enrollment(session, physical_id)
-            enrollment = enrollment or registered
+            chosen = enrollment or registered
             scopes = [FLEET.key, f"device:{pid}"]
-            if enrollment is not None:
-                scopes.append(f"enrollment:{enrollment}")
+            if chosen is not None:
+                scopes.append(f"enrollment:{chosen}")
             layers = _rows.layers(session, scopes)
             relaxations = _rows.live_relaxations(session, now, scopes)
-        return resolve(
-            layers,
-            relaxations,
-            now,
-            physical_id=pid,
-            enrollment=enrollment,
-            baseline=self._baseline,
-        )
+            effective = resolve(
+                layers,
+                relaxations,
+                now,
+                physical_id=pid,
+                enrollment=chosen,
+                baseline=self._baseline,
+            )
+            memo[(physical_id, enrollment)] = effective
+        return effective
+
+
+_EFFECTIVE_MEMO = "devicetrust.policy.effective"
+
+
+def _forget_effective(session: Session) -> None:
+    """A change to the policy tables makes what this session remembered stale."""
+    session.info.pop(_EFFECTIVE_MEMO, None)
 
 
 def _relaxation_id(value: str) -> str:

@@ -92,19 +92,20 @@ class CertificateReenrollment:
             subject = device.physical_id
             keys.append(f"device:{subject}")
             self._limiter.check(keys)
-            check_source(self._source_check, subject, None, source)
-            if self._admission is not None:
-                self._admission(
-                    AdmissionRequest(
-                        physical_id=subject,
-                        enrollment=None,
-                        public_key=verify_csr(csr).public_key,
-                        hardware_attested=False,  # only the provisioned TPM key counts
-                        boot_pcrs=None,
-                        entry_point="est",
+            with self._db.snapshot():  # one read of the unit's policy
+                check_source(self._source_check, subject, None, source)
+                if self._admission is not None:
+                    self._admission(
+                        AdmissionRequest(
+                            physical_id=subject,
+                            enrollment=None,
+                            public_key=verify_csr(csr).public_key,
+                            hardware_attested=False,  # only the provisioned TPM key counts
+                            boot_pcrs=None,
+                            entry_point="est",
+                        )
                     )
-                )
-            cap = self._lifetime_cap(subject, None) if self._lifetime_cap else None
+                cap = self._lifetime_cap(subject, None) if self._lifetime_cap else None
             return self._renew(device.chain[0], csr, subject, cap)
         except DeviceTrustError as exc:
             if not isinstance(exc, RateLimited):

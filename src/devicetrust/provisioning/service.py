@@ -296,23 +296,24 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
             registration = session.get(RegistrationRow, pid)
         # The policy of the enrollment admitting the unit now (its registration may name an
         # older one, or none yet).
-        check_source(self._source_check, pid, enrollment.name, request.source)
-        if self._admission is not None:
-            in_tpm = authorization.method is AttestationKind.TPM and (
-                authorization.attested_key_sha256 == csr.spki_sha256
-            )
-            self._admission(
-                AdmissionRequest(
-                    physical_id=pid,
-                    enrollment=enrollment.name,
-                    public_key=csr.public_key,
-                    hardware_attested=in_tpm,
-                    boot_pcrs=authorization.boot_pcrs,
-                    entry_point="provisioning",
-                    boot_ak=authorization.boot_ak,
+        with self._db.snapshot():  # one read of the unit's policy for the three checks
+            check_source(self._source_check, pid, enrollment.name, request.source)
+            if self._admission is not None:
+                in_tpm = authorization.method is AttestationKind.TPM and (
+                    authorization.attested_key_sha256 == csr.spki_sha256
                 )
-            )
-        cap = self._lifetime_cap(pid, enrollment.name) if self._lifetime_cap else None
+                self._admission(
+                    AdmissionRequest(
+                        physical_id=pid,
+                        enrollment=enrollment.name,
+                        public_key=csr.public_key,
+                        hardware_attested=in_tpm,
+                        boot_pcrs=authorization.boot_pcrs,
+                        entry_point="provisioning",
+                        boot_ak=authorization.boot_ak,
+                    )
+                )
+            cap = self._lifetime_cap(pid, enrollment.name) if self._lifetime_cap else None
         return Plan(pid, enrollment, authorization, decision, registration is None, cap)
 
     def _attest(

@@ -10,6 +10,11 @@ once, at that commit; an error inside a joined transaction fails the outer one. 
 that wants to survive a refusal inside it (a lost race on a unique name, say) opens a
 `savepoint()`, which undoes only its own part. A joined `read()` sees the outer
 transaction's own uncommitted writes.
+
+`snapshot()` is the same for reads: the `read()`s opened inside it join its one read
+session (one snapshot, one connection), and `Session.info` lives as long as it does, so a
+service may remember what it read there (`PolicyService.effective` does). A `transaction()`
+inside a snapshot is still its own.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ def normalise_url(url: str) -> str:
 # The open outermost transaction of this thread/task, with the `Database` it belongs to.
 _AMBIENT: ContextVar[tuple[Database, Session] | None] = ContextVar(
     "devicetrust_ambient_transaction", default=None
+)
+# The open `snapshot()` of this thread/task, likewise.
+_AMBIENT_READ: ContextVar[tuple[Database, Session] | None] = ContextVar(
+    "devicetrust_ambient_snapshot", default=None
 )
 
 
@@ -156,12 +165,31 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A read-only unit of work: a consistent snapshot, never a write lock; rolled back.
         Inside an open transaction of this database it reads through that transaction."""
-        outer = self._joined()
+        outer = self._joined() or self._joined_read()
         if outer is not None:
             yield outer
             return
         with self._read_sessions() as session:
             yield session  # closing the session rolls back the implicit transaction
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A `read()` that the reads opened inside it join (see the module doc); inside a
+        transaction or another snapshot, that one."""
+        outer = self._joined() or self._joined_read()
+        if outer is not None:
+            yield outer
+            return
+        with self._read_sessions() as session:
+            token = _AMBIENT_READ.set((self, session))
+            try:
+                yield session
+            finally:
+                _AMBIENT_READ.reset(token)
+
+    def _joined_read(self) -> Session | None:
+        ambient = _AMBIENT_READ.get()
+        return ambient[1] if ambient is not None and ambient[0] is self else None
 
     def _joined(self) -> Session | None:
         ambient = _AMBIENT.get()
