@@ -26,6 +26,8 @@ OPEN_PATHS = {
     "/.well-known/est/simplereenroll",
     # A device authenticated by its own credential (certificate, JWT, HMAC token), not a key.
     "/v1/device/me",
+    "/v1/device/boot-attestation",
+    "/v1/device/boot-attestation/challenge",
 }
 
 

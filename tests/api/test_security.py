@@ -42,6 +42,8 @@ OPEN_ROUTES = {
     "/.well-known/est/simplereenroll",
     # Devices holding a credential: the route authenticates the unit itself (api.device_auth).
     "/v1/device/me",
+    "/v1/device/boot-attestation",
+    "/v1/device/boot-attestation/challenge",
 }
 
 
