@@ -149,15 +149,18 @@ def enroll(
         key_fingerprint=unit.birth.spki_sha256,
         replaces=replaces,
     )
-    platform.policy.relax(
-        "hardware_key_required",
-        False,
-        f"enrollment:{enrollment.name}",
-        reason=SOFTWARE_KEY_REASON,
-        expires="1d",
-        actor=actor,
-    )
+    allow_software_keys(platform, enrollment.name, reason=SOFTWARE_KEY_REASON, actor=actor)
     return enrollment
+
+
+def allow_software_keys(platform: Platform, enrollment: str, *, reason: str, actor: str) -> None:
+    """The conscious, audited relaxation of `hardware_key_required` for one enrollment, for
+    a day: its units' keys live in software keystores (the demo's files, the simulator's
+    memory), which the secure baseline refuses."""
+    platform.policy.relax(
+        "hardware_key_required", False, f"enrollment:{enrollment}", reason=reason,
+        expires="1d", actor=actor,
+    )  # fmt: skip
 
 
 SOFTWARE_KEY_REASON = (

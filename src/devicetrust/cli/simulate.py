@@ -30,6 +30,7 @@ from rich.text import Text
 
 from devicetrust.cli import output
 from devicetrust.cli.context import state
+from devicetrust.cli.demo_factory import allow_software_keys
 from devicetrust.cli.demo_setup import open_demo
 from devicetrust.cli.embedded_server import EmbeddedServer
 from devicetrust.device.simulator import (
@@ -139,6 +140,9 @@ def _run(platform: Platform, actor: str, plan: FaultPlan, site: str, lines: int,
                 raise DeviceTrustError("simulate.shard_failed", str(exc)) from exc
 
 
+SIMULATED_KEYS = "simulated arms keep their keys in memory keystores, not in a TPM"
+
+
 def _factory(platform: Platform, actor: str, site: str, lines: int,
              devices: int) -> list[FleetUnit]:
     """Register the units (one batch) and enroll each line as a symmetric-key group; hand
@@ -160,6 +164,8 @@ def _factory(platform: Platform, actor: str, site: str, lines: int,
             f"{site}-line-{line + 1:02d}-sim-{run}",
             Allocation(AllocationPolicy.POOL, pool_pattern=pool), actor=actor)
         try:
+            allow_software_keys(platform, shown.enrollment.name, reason=SIMULATED_KEYS,
+                                actor=actor)
             units.extend(
                 FleetUnit(m.physical_id, bytearray(
                     hmac.digest(bytes(shown.key), m.physical_id.encode(), hashlib.sha256)))
