@@ -10,7 +10,7 @@ EXPECTED = {
     "Pingreq", "Pingresp", "Properties", "PropertyId", "ProtocolError", "ProtocolVersion",
     "Puback", "Pubcomp", "Pubrec", "Pubrel", "Publish", "QoS", "ReasonCode", "RetainHandling",
     "SharedSubscription", "Suback", "Subscribe", "Subscription", "UnsupportedProtocolVersion",
-    "Unsuback", "Unsubscribe", "Will", "decode", "encode", "is_valid_topic_filter",
+    "Unsuback", "Unsubscribe", "Will", "decode", "encode", "encode_puback", "is_valid_topic_filter",
     "is_valid_topic_name", "matches", "parse_shared", "v311_connack_code", "v311_suback_code",
 }
 

@@ -176,17 +176,20 @@ def test_negotiation_caps_what_the_client_asks() -> None:
 def test_publish_admission() -> None:
     own = f"devices/{PID}/telemetry"
     diag = f"devices/{PID}/diagnostics"
-    dev = device()
-    assert rules.admit_publish(Publish(own, b"{}"), V5, LAYOUT, dev) is MessageKind.TELEMETRY
-    assert rules.admit_publish(Publish(diag, b"{}"), V311, LAYOUT, dev) is (
+    dev = rules.publish_topics(LAYOUT, device())
+    unbound = rules.publish_topics(LAYOUT, device(None))  # holds no logical identity
+    assert dev == {own: MessageKind.TELEMETRY, diag: MessageKind.DIAGNOSTICS}
+    assert unbound == {own: MessageKind.TELEMETRY}
+    assert rules.admit_publish(Publish(own, b"{}"), V5, dev) is MessageKind.TELEMETRY
+    assert rules.admit_publish(Publish(diag, b"{}"), V311, dev) is (
         MessageKind.DIAGNOSTICS)
     refusal = rules.Refusal
-    assert rules.admit_publish(Publish(diag, b"{}"), V5, LAYOUT, device(None)) == refusal(
+    assert rules.admit_publish(Publish(diag, b"{}"), V5, unbound) == refusal(
         ReasonCode.NOT_AUTHORIZED, close=False)
     foreign = Publish(f"devices/{OTHER}/telemetry", b"{}", QoS.AT_LEAST_ONCE, packet_id=1)
-    assert rules.admit_publish(foreign, V5, LAYOUT, dev) == refusal(
+    assert rules.admit_publish(foreign, V5, dev) == refusal(
         ReasonCode.NOT_AUTHORIZED, close=False)
-    assert rules.admit_publish(foreign, V311, LAYOUT, dev) == refusal(
+    assert rules.admit_publish(foreign, V311, dev) == refusal(
         ReasonCode.NOT_AUTHORIZED, close=True)
     cases = [
         (Publish(own, b"", QoS.EXACTLY_ONCE, packet_id=1), ReasonCode.QOS_NOT_SUPPORTED, True),
@@ -199,9 +202,9 @@ def test_publish_admission() -> None:
          ReasonCode.PAYLOAD_FORMAT_INVALID, False),
     ]
     for publish, reason, close in cases:
-        assert rules.admit_publish(publish, V5, LAYOUT, dev) == refusal(reason, close), publish
+        assert rules.admit_publish(publish, V5, dev) == refusal(reason, close), publish
     # 3.1.1 knows no "retain not available": the flag is ignored, the message stored.
-    assert rules.admit_publish(Publish(own, b"{}", retain=True), V311, LAYOUT, dev) is (
+    assert rules.admit_publish(Publish(own, b"{}", retain=True), V311, dev) is (
         MessageKind.TELEMETRY)
 
 
@@ -294,7 +297,7 @@ def test_public_surface() -> None:
     assert sorted(gateway_package.__all__) == sorted(
         name for name in dir(gateway_package)
         if not name.startswith("_") and name not in {
-            "acl", "codec", "config", "connection", "credentials", "environment",
-            "feedback", "ingest_sink", "live_revocation", "message_quota", "metrics",
+            "acl", "codec", "config", "connecting", "connection", "credentials", "environment",
+            "feedback", "inbound", "ingest_sink", "live_revocation", "message_quota", "metrics",
             "publish_outcome", "refusal_audit", "rules", "runner", "server",
             "server_certificate", "session_store", "sessions", "sink", "store_queue"})

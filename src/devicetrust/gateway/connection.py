@@ -4,9 +4,9 @@ States, in order, each leaving only forward or to closed:
 
 1. **handshaken**: TLS 1.3 done; a CONNECT must arrive within `connect_timeout` (slowloris),
    and it must be the first packet (the decoder refuses anything else);
-2. **connecting**: the checks of `connect_rules` and the credential (`credentials`), in the
-   order written there; any refusal is a CONNACK with its reason code (3.1.1: return code),
-   then close. Only here is a session attached, and only for the proven physical id;
+2. **connecting** (`connecting`): the checks of `rules` and the credential (`credentials`),
+   in the order written there; any refusal is a CONNACK with its reason code (3.1.1: return
+   code), then close. Only here is a session attached, and only for the proven physical id;
 3. **connected**: PUBLISH to the device's own diagnostics/telemetry topic is stored, and
    QoS 1 acknowledged only once stored (or refused by the store, `publish_outcome`);
    SUBSCRIBE only to its own feedback topic; keep alive enforced at 1.5x; the session
@@ -24,12 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
-import secrets
 import ssl
-from functools import partial
 
-from devicetrust.deviceauth import AuthenticatedDevice, AuthRefused
 from devicetrust.domain.ids import LogicalName
 
 from . import rules
@@ -45,7 +41,6 @@ from .codec import (
     ProtocolVersion,
     Puback,
     Publish,
-    QoS,
     ReasonCode,
     Suback,
     Subscribe,
@@ -55,13 +50,11 @@ from .codec import (
     Will,
     encode,
 )
-from .credentials import authenticate, refusal_code, select_credential
+from .connecting import open_session
 from .environment import Environment
 from .feedback import FeedbackChannel
-from .publish_outcome import count_outcome, device_message_id, puback_reason
-from .sink import DeviceMessage, MessageKind, SinkResult
+from .inbound import Inbound
 
-_log = logging.getLogger(__name__)
 READ_SIZE = 65536
 V5 = ProtocolVersion.V5
 
@@ -74,15 +67,11 @@ class Connection:
         self._writer = writer
         self._decoder = Decoder(max_packet_size=env.config.max_packet_size)
         self._version = ProtocolVersion.V311
-        self._device: AuthenticatedDevice | None = None
+        self._inbound: Inbound | None = None  # once connected: its PUBLISHes
         self._feedback: FeedbackChannel | None = None
         self._terms: rules.Terms | None = None
         self._will: Will | None = None
         self._closing = False
-        self._inflight_in = 0  # QoS 1 PUBLISHes stored-pending, not yet acknowledged
-        self._over_rate = 0  # PUBLISHes refused in a row by the message-rate quota
-        self._acks_room = asyncio.Event()
-        self._acks_room.set()
         self._expiry: asyncio.TimerHandle | None = None
         self._out = bytearray()  # written at the end of this turn of the event loop
         self._task: asyncio.Task[None] | None = None
@@ -108,11 +97,17 @@ class Connection:
                 async with asyncio.timeout(5):
                     await self._writer.wait_closed()
 
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
     async def _read(self) -> bool:
         data = await self._reader.read(READ_SIZE)
         if not data:
             return False
         self._decoder.receive(data)
+        if self._inbound is not None:  # the messages of these bytes arrived now
+            self._inbound.received_at = self._env.clock.now()
         return True
 
     async def _receive_connect(self) -> Connect | None:
@@ -145,63 +140,26 @@ class Connection:
     async def _open(self, connect: Connect) -> bool:
         env = self._env
         self._version = connect.protocol_version
-        refusal = rules.precheck(connect, env.config, env.open_connections())
-        if refusal is not None:
-            return self._refuse(refusal)
-        ssl_object = self._writer.get_extra_info("ssl_object")
-        peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        address = self._writer.get_extra_info("peername")
-        source = str(address[0]) if isinstance(address, tuple) and address else None
-        presented = select_credential(connect, peer, env.config.token_audience, source)
-        if isinstance(presented, ReasonCode):
-            return self._refuse(presented)
-        try:
-            device = await authenticate(env.auth, presented, env.config.token_audience,
-                                        env.auth_limit)
-        except AuthRefused as e:
-            _log.info("mqtt connect refused: %s", e.code)
-            return self._refuse(refusal_code(presented, e))
-        except Exception:
-            # The authentication service itself failed (database down, ...): the device is
-            # told the server is unavailable (3.1.1: return code 3) and may retry; no
-            # session is opened. Logged with its traceback, not hidden.
-            _log.exception("mqtt connect: device authentication failed to run")
-            return self._refuse(ReasonCode.SERVER_UNAVAILABLE)
-        refusal = rules.check_identity(connect, device, env.layout)
-        if refusal is not None:
-            what = (f"client id {connect.client_id[:64]!r}"
-                    if refusal is ReasonCode.CLIENT_IDENTIFIER_NOT_VALID
-                    else f"will topic {connect.will.topic[:128] if connect.will else ''!r}")
-            env.hooks.refused(device.physical_id, refusal, what)
-            return self._refuse(refusal)
-        if self._writer.is_closing():
+        opened = await open_session(env, connect, self._writer, self, self._send)
+        if isinstance(opened, ReasonCode):
+            return self._refuse(opened)
+        if opened is None:
             return False
-        terms = rules.negotiate(connect, device, env.config)
-        self._device, self._terms, self._will = device, terms, connect.will
-        session, present, took_over = env.sessions.attach(
-            device.physical_id, self, clean_start=connect.clean_start,
-            expiry=terms.session_expiry)
-        self._feedback = FeedbackChannel(
-            session, device.physical_id, env.layout.feedback(device.physical_id),
-            self._version, send_window=terms.send_window,
-            client_max_packet=terms.client_max_packet, counters=env.counters,
-            hooks=env.hooks, send=self._send)
-        properties = rules.connack_properties(connect, terms, env.config)
-        self._write(Connack(session_present=present, properties=properties))
-        env.counters.connections_authenticated += 1
-        env.counters.takeovers += took_over
+        device = opened.device
+        self._inbound = Inbound(env, device, self._version, connection=self, send=self._send)
+        self._terms, self._feedback, self._will = opened.terms, opened.feedback, connect.will
         delay = (device.expires_at - env.clock.now()).total_seconds()
         self._expiry = asyncio.get_running_loop().call_later(max(delay, 0.0), self._expired)
         env.hooks.connected(device)
-        self._feedback.resume()
+        opened.feedback.resume()
         return True
 
     # ---- connected --------------------------------------------------------------------------
 
     async def _serve(self) -> None:
-        assert self._terms is not None
+        assert self._terms is not None and self._inbound is not None
         idle = self._terms.keep_alive * 1.5
-        store = self._env.store
+        store, room = self._env.store, self._inbound.room
         while not self._closing:
             try:
                 packet = self._decoder.next_packet()
@@ -217,7 +175,7 @@ class Connection:
             # Over Receive Maximum, stop reading until the store catches up, rather than
             # DISCONNECT 0x93: 3.1.1 clients cannot be told the limit and paho-mqtt (5)
             # ignores it; TCP flow control then slows the device down.
-            await self._acks_room.wait()
+            await room.wait()
             await store.room()
             try:
                 async with asyncio.timeout(idle):
@@ -231,7 +189,8 @@ class Connection:
     def _handle(self, packet: Packet) -> bool:
         """Answer one packet; False once the connection is to close."""
         if isinstance(packet, Publish):
-            return self._on_publish(packet)
+            assert self._inbound is not None
+            return self._inbound.publish(packet)
         if isinstance(packet, Puback):
             return self._on_puback(packet)
         if isinstance(packet, Pingreq):
@@ -252,91 +211,10 @@ class Connection:
         self.disconnect(reason, store_will=True)
         return False
 
-    def _on_publish(self, p: Publish) -> bool:
-        device, env = self._device, self._env
-        assert device is not None
-        kind = rules.admit_publish(p, self._version, env.layout, device)
-        if isinstance(kind, rules.Refusal):
-            if kind.reason is ReasonCode.NOT_AUTHORIZED:
-                env.hooks.refused(device.physical_id, kind.reason, f"publish to {p.topic[:128]!r}")
-            if kind.close:
-                return self._protocol_close(kind.reason)
-            return self._refuse_publish(p, kind.reason)
-        if env.quota is not None and not env.quota.take(device.physical_id, self._loop_time()):
-            return self._over_quota(p, env.quota.rate, env.quota.burst)
-        self._over_rate = 0
-        future = env.store.submit(self._message(p, kind, device_message_id(p)))
-        packet_id = p.packet_id if p.qos is QoS.AT_LEAST_ONCE else None
-        if packet_id is not None:
-            self._inflight_in += 1
-            if self._inflight_in >= env.config.receive_maximum:
-                self._acks_room.clear()
-        future.add_done_callback(partial(self._stored, packet_id, kind))
-        return True
-
-    @staticmethod
-    def _loop_time() -> float:
-        return asyncio.get_running_loop().time()  # monotonic: the bucket's time, not a date
-
-    def _over_quota(self, p: Publish, rate: float, burst: int) -> bool:
-        """The unit publishes faster than its quota: counted and audited as 0x96 Message
-        rate too high (the auditor coalesces per window). MQTT 5: PUBACK 0x97 Quota exceeded
-        at QoS 1 (a PUBACK cannot carry 0x96, MQTT 5.0 section 3.4.2.1), dropped at QoS 0,
-        and DISCONNECT 0x96 once the device ignores it for `burst` messages in a row;
-        3.1.1, which has no negative PUBACK: disconnected at once."""
-        device = self._device
-        assert device is not None
-        reason = ReasonCode.MESSAGE_RATE_TOO_HIGH
-        self._env.counters.refuse(reason)
-        self._env.hooks.refused(device.physical_id, reason, f"publish rate over {rate:g}/s")
-        self._over_rate += 1
-        if self._version is not V5 or self._over_rate >= burst:
-            self.disconnect(reason, store_will=True)
-            return False
-        if p.qos is QoS.AT_LEAST_ONCE:
-            assert p.packet_id is not None
-            self._write(Puback(p.packet_id, ReasonCode.QUOTA_EXCEEDED))
-        return True
-
-    def _refuse_publish(self, p: Publish, reason: ReasonCode) -> bool:
-        self._env.counters.refuse(reason)
-        if p.qos is QoS.AT_LEAST_ONCE:
-            assert p.packet_id is not None
-            self._write(Puback(p.packet_id, reason))
-        return True  # a refused QoS 0 message is dropped (counted)
-
-    def _message(self, p: Publish | Will, kind: MessageKind,
-                 message_id: str | None) -> DeviceMessage:
-        device = self._device
-        assert device is not None
-        return DeviceMessage(
-            message_id=message_id, kind=kind, physical_id=device.physical_id,
-            logical_name=device.logical_name, payload=p.payload,
-            received_at=self._env.clock.now(), content_type=p.properties.content_type,
-            will=isinstance(p, Will))
-
-    def _stored(self, packet_id: int | None, kind: MessageKind,
-                future: asyncio.Future[SinkResult]) -> None:
-        counters = self._env.counters
-        if packet_id is not None:
-            self._inflight_in -= 1
-            if self._inflight_in < self._env.config.receive_maximum:
-                self._acks_room.set()
-        if future.cancelled():
-            return
-        if future.exception() is not None:
-            counters.messages_dropped += packet_id is None
-            # Not acknowledged: the device resends it. Server busy tells an MQTT 5 client why.
-            self.disconnect(ReasonCode.SERVER_BUSY, store_will=False)
-            return
-        result = future.result()  # stored, or refused for good: acknowledged either way
-        count_outcome(counters, kind, result)
-        if packet_id is not None and not self._closing:
-            self._write(Puback(packet_id, puback_reason(result, self._version)))
-
     def _on_subscribe(self, p: Subscribe) -> bool:
-        device, feedback = self._device, self._feedback
-        assert device is not None and feedback is not None
+        inbound, feedback = self._inbound, self._feedback
+        assert inbound is not None and feedback is not None
+        device = inbound.device
         if p.properties.subscription_identifiers:
             return self._protocol_close(ReasonCode.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED)
         codes = []
@@ -354,8 +232,9 @@ class Connection:
         return True
 
     def _on_unsubscribe(self, p: Unsubscribe) -> bool:
-        device, feedback = self._device, self._feedback
-        assert device is not None and feedback is not None
+        inbound, feedback = self._inbound, self._feedback
+        assert inbound is not None and feedback is not None
+        device = inbound.device
         codes = [ReasonCode.SUCCESS
                  if self._env.layout.may_subscribe(device.physical_id, f) and feedback.unsubscribe()
                  else ReasonCode.NO_SUBSCRIPTION_EXISTED for f in p.topic_filters]
@@ -388,8 +267,9 @@ class Connection:
 
     def set_logical_name(self, logical_name: LogicalName | None) -> None:
         """The unit's logical identity changed (rename): stamp its next messages so."""
-        if self._device is not None:
-            self._device = dataclasses.replace(self._device, logical_name=logical_name)
+        if self._inbound is not None:
+            self._inbound.set_device(
+                dataclasses.replace(self._inbound.device, logical_name=logical_name))
 
     def _expired(self) -> None:
         self._env.counters.credential_expiries += 1
@@ -404,7 +284,7 @@ class Connection:
         self._will = None
         if self._expiry is not None:
             self._expiry.cancel()
-        if self._version is V5 and self._device is not None:
+        if self._version is V5 and self._inbound is not None:
             self._write(Disconnect(reason))
         self._flush()
         self._writer.close()
@@ -412,18 +292,8 @@ class Connection:
             self._task.cancel()  # wake the reader now; `run` treats it as our own close
 
     def _store_will(self) -> None:
-        will, device = self._will, self._device
-        if will is None or device is None:
-            return
-        kind = rules.will_kind(self._env.layout, device, will.topic)
-        if kind is None:
-            return
-        future = self._env.store.submit(self._message(will, kind, secrets.token_hex(16)))
-        future.add_done_callback(partial(self._will_stored, kind))
-
-    def _will_stored(self, kind: MessageKind, future: asyncio.Future[SinkResult]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            count_outcome(self._env.counters, kind, future.result())
+        if self._will is not None and self._inbound is not None:
+            self._inbound.store_will(self._will)
 
     def _finish(self) -> None:
         """The end of the connection, however it came."""
@@ -434,9 +304,10 @@ class Connection:
         if self._expiry is not None:
             self._expiry.cancel()
         env.counters.connections_closed += 1
-        if self._device is not None:
-            env.sessions.detach(self._device.physical_id, self)
-            env.hooks.disconnected(self._device.physical_id)
+        if self._inbound is not None:
+            physical_id = self._inbound.device.physical_id
+            env.sessions.detach(physical_id, self)
+            env.hooks.disconnected(physical_id)
 
     def _write(self, packet: Packet) -> None:
         self._send(encode(packet, self._version))

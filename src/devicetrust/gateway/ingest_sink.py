@@ -2,15 +2,15 @@
 
 The store's batch insert is synchronous database work: it runs in the sink's own worker
 threads, never on the event loop, in chunks of at most `ingest.store.MAX_BATCH`, one
-transaction each. Each `store` call is one trip to a worker thread, which prepares its
-chunks (checked, transaction begun: `MessageStore.prepare_batch`), waits for its turn --
-calls write in the order `store` was called, one at a time (`_Turns`) -- writes them, and
-commits them. The store queue keeps several batches in the sink, so the next batch is
-checked and written while the previous one's commit waits for the disk, and rows keep the
-order the gateway received them in. `store` returns only once every chunk of its call is
-committed. The store gives every message a final outcome (stored, duplicate, refused for
-a bad payload): a refusal is returned with its reason code (the gateway tells the device)
-and counted here by reason.
+transaction each. Each `store` call is one trip to a worker thread, which converts the
+messages, prepares its chunks (checked, transaction begun: `MessageStore.prepare_batch`),
+waits for its turn -- calls write in the order `store` was called, one at a time (`_Turns`)
+-- writes them, and commits them. The store queue keeps several batches in the sink, so the
+next batch is checked and written while the previous one's commit waits for the disk, and
+rows keep the order the gateway received them in. `store` returns only once every chunk of
+its call is committed. The store gives every message a final outcome (stored, duplicate,
+refused for a bad payload): a refusal is returned with its reason code (the gateway tells
+the device) and counted here by reason.
 """
 
 from __future__ import annotations
@@ -72,45 +72,53 @@ class IngestSink:
         return sum(self.refusals.values())
 
     async def store(self, messages: Sequence[DeviceMessage]) -> list[SinkResult]:
-        inbound = [InboundMessage(m.physical_id, m.kind, m.payload, m.received_at,
-                                  message_id=m.message_id, content_type=m.content_type)
-                   for m in messages]
-        chunks = [inbound[start : start + MAX_BATCH]
-                  for start in range(0, len(inbound), MAX_BATCH)]
         # The ticket and the submission in one step: the executor's queue keeps their order.
         # Shielded: a thread that started finishes its transactions (committed, or rolled
         # back on error) even if the caller stops waiting.
         done = asyncio.get_running_loop().run_in_executor(
-            self._threads, self._store_in_turn, chunks, self._turns.ticket())
-        results = await asyncio.shield(done)
-        out: list[SinkResult] = []
-        for result in results:
-            if result.outcome is Outcome.REFUSED:
-                reason = result.reason or "ingest.refused"
-                self.refusals[reason] += 1
-                out.append(SinkResult(refused=reason))
-            else:
-                out.append(ACCEPTED)
-        return out
+            self._threads, self._store_in_turn, messages, self._turns.ticket())
+        results, refused = await asyncio.shield(done)
+        for reason in refused:  # counted here, on the loop: the threads never share it
+            self.refusals[reason] += 1
+        return results
 
-    def _store_in_turn(self, chunks: list[list[InboundMessage]],
-                       ticket: int) -> list[StoreResult]:
-        """In a worker thread: prepare, write in turn, commit."""
+    def _store_in_turn(self, messages: Sequence[DeviceMessage],
+                       ticket: int) -> tuple[list[SinkResult], list[str]]:
+        """In a worker thread: prepare, write in turn, commit; the answer per message and
+        the reasons of the refused ones."""
         prepared: list[PreparedBatch] = []
         written: list[WrittenBatch] = []
         try:
             try:
+                inbound = [InboundMessage(m.physical_id, m.kind, m.payload, m.received_at,
+                                          message_id=m.message_id, content_type=m.content_type)
+                           for m in messages]
+                chunks = [inbound[start : start + MAX_BATCH]
+                          for start in range(0, len(inbound), MAX_BATCH)]
                 prepared.extend(self._store.prepare_batch(chunk) for chunk in chunks)
             finally:
                 with self._turns.turn(ticket):  # taken and passed even if preparing failed
-                    if len(prepared) == len(chunks):
+                    if prepared and len(prepared) == len(chunks):
                         written.extend(self._store.write(batch) for batch in prepared)
             results: list[StoreResult] = []
             while written:
                 results.extend(written.pop(0).commit())
-            return results
+            return _answers(results)
         finally:
             for ready in prepared:
                 ready.discard()  # a no-op once written
             for uncommitted in written:
                 uncommitted.rollback()  # an earlier commit of this call failed
+
+
+def _answers(results: Sequence[StoreResult]) -> tuple[list[SinkResult], list[str]]:
+    answers: list[SinkResult] = []
+    refused: list[str] = []
+    for result in results:
+        if result.outcome is Outcome.REFUSED:
+            reason = result.reason or "ingest.refused"
+            refused.append(reason)
+            answers.append(SinkResult(refused=reason))
+        else:
+            answers.append(ACCEPTED)
+    return answers, refused

@@ -11,9 +11,11 @@ and logged, never sent: the device learns only the class of its fault.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .codec import ProtocolVersion, Publish, ReasonCode
 from .metrics import GatewayCounters
-from .sink import MessageKind, SinkResult
+from .sink import DeviceMessage, MessageKind, SinkResult
 
 MESSAGE_ID_PROPERTY = "msg-id"  # the ingest's name for a device's own message id
 
@@ -43,8 +45,14 @@ def puback_reason(result: SinkResult, version: ProtocolVersion) -> ReasonCode:
     return ReasonCode.UNSPECIFIED_ERROR
 
 
-def count_outcome(counters: GatewayCounters, kind: MessageKind, result: SinkResult) -> None:
-    if result.refused is None:
-        counters.messages_in[_KIND_NAMES[kind]] += 1
-    else:
-        counters.messages_refused[result.refused] += 1
+def count_outcomes(counters: GatewayCounters, messages: Sequence[DeviceMessage],
+                   results: Sequence[SinkResult]) -> None:
+    """Count what became of a batch's messages: stored by kind, refused by the store's reason
+    (each counter touched once per batch, not once per message)."""
+    accepted = [m.kind for m, r in zip(messages, results, strict=True) if r.refused is None]
+    if len(accepted) < len(results):
+        for result in results:
+            if result.refused is not None:
+                counters.messages_refused[result.refused] += 1
+    for kind in set(accepted):
+        counters.messages_in[_KIND_NAMES[kind]] += accepted.count(kind)

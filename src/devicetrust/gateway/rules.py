@@ -1,6 +1,6 @@
 """The decisions of the endpoint, as pure functions (the connection handler applies them).
 
-A CONNECT, in this order (`connection.Connection._open`):
+A CONNECT, in this order (`connecting.open_session`):
 
 1. `precheck`, before any database work: the connection quota (0x97), enhanced
    authentication (0x8C, not offered), a will at QoS 2 (0x9B) or retained (0x9A);
@@ -14,18 +14,20 @@ A CONNECT, in this order (`connection.Connection._open`):
 
 A PUBLISH (`admit_publish`): QoS 2, retain (MQTT 5), a topic alias or a subscription
 identifier close the connection (0x9B, 0x9A, 0x94, 0x82); a topic outside the device's own
-is refused (MQTT 5: PUBACK 0x87; 3.1.1, which has no negative PUBACK: close); Payload
-Format 1 with a payload that is not UTF-8 is refused (0x99).
+(`publish_topics`, worked out once per connection and again when its logical identity
+changes) is refused (MQTT 5: PUBACK 0x87; 3.1.1, which has no negative PUBACK: close);
+Payload Format 1 with a payload that is not UTF-8 is refused (0x99).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from devicetrust.deviceauth import AuthenticatedDevice
 
 from .acl import TopicLayout
-from .codec import Connect, Properties, ProtocolVersion, Publish, QoS, ReasonCode
+from .codec import NO_PROPERTIES, Connect, Properties, ProtocolVersion, Publish, QoS, ReasonCode
 from .config import GatewayConfig
 from .sink import MessageKind
 
@@ -61,6 +63,16 @@ def will_kind(layout: TopicLayout, device: AuthenticatedDevice,
     if kind is MessageKind.DIAGNOSTICS and device.logical_name is None:
         return None  # diagnostics belong to a logical identity; the unit holds none
     return kind
+
+
+def publish_topics(layout: TopicLayout, device: AuthenticatedDevice) -> dict[str, MessageKind]:
+    """Every topic this device may publish to, with where it is filed (`will_kind`)."""
+    topics = {}
+    for kind in MessageKind:
+        topic = layout.topic(device.physical_id, kind.value)
+        if will_kind(layout, device, topic) is kind:
+            topics[topic] = kind
+    return topics
 
 
 def check_identity(connect: Connect, device: AuthenticatedDevice,
@@ -116,25 +128,36 @@ class Refusal:
     close: bool  # close the connection (else answer PUBACK `reason` at QoS 1, drop at QoS 0)
 
 
-def admit_publish(publish: Publish, version: ProtocolVersion, layout: TopicLayout,
-                  device: AuthenticatedDevice) -> MessageKind | Refusal:
-    """Where this PUBLISH is filed, or why it is refused."""
+_QOS_2 = Refusal(ReasonCode.QOS_NOT_SUPPORTED, close=True)
+_RETAIN = Refusal(ReasonCode.RETAIN_NOT_SUPPORTED, close=True)  # Retain Available 0
+_ALIAS = Refusal(ReasonCode.TOPIC_ALIAS_INVALID, close=True)  # Topic Alias Maximum 0
+_SUBSCRIPTION_ID = Refusal(ReasonCode.PROTOCOL_ERROR, close=True)  # server-to-client only
+_FOREIGN = {True: Refusal(ReasonCode.NOT_AUTHORIZED, close=False),
+            False: Refusal(ReasonCode.NOT_AUTHORIZED, close=True)}  # by "is MQTT 5"
+_NOT_UTF8 = Refusal(ReasonCode.PAYLOAD_FORMAT_INVALID, close=False)
+
+
+def admit_publish(publish: Publish, version: ProtocolVersion,
+                  topics: Mapping[str, MessageKind]) -> MessageKind | Refusal:
+    """Where this PUBLISH is filed, or why it is refused; `topics` are the device's own
+    (`publish_topics`). Runs for every PUBLISH."""
     v5 = version is ProtocolVersion.V5
     props = publish.properties
     if publish.qos is QoS.EXACTLY_ONCE:
-        return Refusal(ReasonCode.QOS_NOT_SUPPORTED, close=True)
+        return _QOS_2
     if v5 and publish.retain:
-        return Refusal(ReasonCode.RETAIN_NOT_SUPPORTED, close=True)  # Retain Available 0
-    if props.topic_alias is not None:
-        return Refusal(ReasonCode.TOPIC_ALIAS_INVALID, close=True)  # Topic Alias Maximum 0
-    if props.subscription_identifiers:
-        return Refusal(ReasonCode.PROTOCOL_ERROR, close=True)  # a server-to-client property
-    kind = will_kind(layout, device, publish.topic)
+        return _RETAIN
+    if props is not NO_PROPERTIES:  # most PUBLISHes carry none: nothing more to check
+        if props.topic_alias is not None:
+            return _ALIAS
+        if props.subscription_identifiers:
+            return _SUBSCRIPTION_ID
+    kind = topics.get(publish.topic)
     if kind is None:
-        return Refusal(ReasonCode.NOT_AUTHORIZED, close=not v5)
+        return _FOREIGN[v5]
     if props.payload_format_indicator == 1:
         try:
             publish.payload.decode("utf-8")
         except UnicodeDecodeError:
-            return Refusal(ReasonCode.PAYLOAD_FORMAT_INVALID, close=False)
+            return _NOT_UTF8
     return kind

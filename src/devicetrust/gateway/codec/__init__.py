@@ -12,7 +12,7 @@ error base). See docs/mqtt.md for what it validates and the reason codes it rais
 from __future__ import annotations
 
 from .decoder import DEFAULT_MAX_PACKET_SIZE, Decoder, decode
-from .encoder import encode
+from .encoder import encode, encode_puback
 from .errors import (
     MalformedPacket,
     MqttError,
@@ -88,6 +88,7 @@ __all__ = [
     "Will",
     "decode",
     "encode",
+    "encode_puback",
     "is_valid_topic_filter",
     "is_valid_topic_name",
     "matches",

@@ -163,6 +163,45 @@ def decode_publish(first: int, body: bytes, version: ProtocolVersion) -> Publish
     return Publish(topic, r.rest(), qos, bool(first & 0x01), dup, packet_id, props)
 
 
+_PLAIN_QOS = (QoS.AT_MOST_ONCE, QoS.AT_LEAST_ONCE)
+
+
+def decode_plain_publish(first: int, buffer: bytes | bytearray, start: int, end: int,
+                         version: ProtocolVersion) -> Publish | None:
+    """The PUBLISH a device usually sends -- QoS 0 or 1, a topic name, no properties --
+    straight from the receive buffer (body at `start:end`), without copying the body first;
+    None for anything else, which `decode_publish` then decodes (or refuses) in full. Where
+    both decode, the packets are equal (property-tested)."""
+    if first & 0x04 or end - start < 2:
+        return None  # QoS 2 or 3, or no room for the topic length: the general way
+    topic_end = start + 2 + ((buffer[start] << 8) | buffer[start + 1])
+    pos = topic_end
+    packet_id = None
+    if first & 0x02:
+        if pos + 2 > end:
+            return None
+        packet_id = (buffer[pos] << 8) | buffer[pos + 1]
+        if not packet_id:
+            return None
+        pos += 2
+    elif first & 0x08:
+        return None  # DUP on QoS 0: malformed
+    if version is V5:
+        if pos >= end or buffer[pos]:
+            return None  # properties (or none at all): the general way
+        pos += 1
+    elif pos > end:
+        return None
+    try:
+        topic = buffer[start + 2 : topic_end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not topic or "+" in topic or "#" in topic or "\x00" in topic:
+        return None
+    return Publish(topic, bytes(buffer[pos:end]), _PLAIN_QOS[(first >> 1) & 0x01],
+                   bool(first & 0x01), bool(first & 0x08), packet_id, NO_PROPERTIES)
+
+
 def _ack_parts(body: bytes, version: ProtocolVersion, packet_type: PacketType,
                allowed: Collection[ReasonCode]) -> tuple[int, ReasonCode, Properties]:
     r = Reader(body)

@@ -18,7 +18,7 @@ handler's concern: the decoder accepts any packet type in either direction.
 
 from __future__ import annotations
 
-from ._decode import DECODERS
+from ._decode import DECODERS, decode_plain_publish
 from .errors import MalformedPacket, MqttError, PacketTooLarge, ProtocolError
 from .kinds import PacketType, ProtocolVersion
 from .packets import Connect, Packet
@@ -29,6 +29,7 @@ MAX_PACKET_SIZE_LIMIT = 268_435_460  # 1 + 4 length bytes + the largest remainin
 # Fixed-header flags (spec 2.1.3); PUBLISH flags carry DUP, QoS and RETAIN instead.
 _REQUIRED_FLAGS: dict[int, int] = {t: 0 for t in PacketType if t is not PacketType.PUBLISH}
 _REQUIRED_FLAGS.update({PacketType.PUBREL: 2, PacketType.SUBSCRIBE: 2, PacketType.UNSUBSCRIBE: 2})
+_PUBLISH = int(PacketType.PUBLISH)
 
 
 class Decoder:
@@ -110,34 +111,46 @@ class Decoder:
         if pos >= end:
             return None
         first = buffer[pos]
-        self._check_first_byte(first)
-        length = 0
-        for i in range(4):
-            if pos + 1 + i >= end:
-                return None
-            byte = buffer[pos + 1 + i]
-            length |= (byte & 0x7F) << (7 * i)
-            if not byte & 0x80:
-                if byte == 0 and i:
-                    raise MalformedPacket("remaining length is not minimally encoded")
-                header = 2 + i
-                break
-        else:
-            raise MalformedPacket("remaining length is longer than 4 bytes")
+        version = self._version
+        if first >> 4 != _PUBLISH or version is None:
+            self._check_first_byte(first)  # a PUBLISH after CONNECT passes it whatever it is
+        framed = _remaining_length(buffer, pos + 1, end)
+        if framed is None:
+            return None
+        header, length = framed
         total = header + length
         if total > self._max_packet_size:
             raise PacketTooLarge(f"packet of {total} bytes exceeds {self._max_packet_size}")
         if end - pos < total:
             return None
-        body = bytes(buffer[pos + header : pos + total])
         self._pos = pos + total
-        version = self._version
+        if first >> 4 == _PUBLISH and version is not None:
+            plain = decode_plain_publish(first, buffer, pos + header, pos + total, version)
+            if plain is not None:
+                return plain
+        body = bytes(buffer[pos + header : pos + total])
         if version is None:
             version = ProtocolVersion.V5  # only CONNECT gets here; it carries its own level
         packet = DECODERS[first >> 4](first, body, version)
         if isinstance(packet, Connect):
             self._version = packet.protocol_version
         return packet
+
+
+def _remaining_length(buffer: bytearray, at: int, end: int) -> tuple[int, int] | None:
+    """(fixed header size, remaining length) of the packet whose length starts at `at`;
+    None until its bytes are there."""
+    length = 0
+    for i in range(4):
+        if at + i >= end:
+            return None
+        byte = buffer[at + i]
+        length |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            if byte == 0 and i:
+                raise MalformedPacket("remaining length is not minimally encoded")
+            return 2 + i, length
+    raise MalformedPacket("remaining length is longer than 4 bytes")
 
 
 def decode(data: bytes, version: ProtocolVersion | None = None, *,

@@ -12,6 +12,7 @@ to the same packet: `decode(encode(p, v)) == p` for every p valid in version v.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -248,3 +249,16 @@ def encode(packet: Packet, version: ProtocolVersion) -> bytes:
     """One complete packet (fixed header, variable header, payload) for `version`."""
     first, body = _ENCODERS[type(packet)](packet, version)
     return bytes((first,)) + _wire.encode_varint(len(body)) + body
+
+
+_PLAIN_PUBACK = struct.Struct(">BBH")  # type 4, remaining length 2, packet identifier
+
+
+def encode_puback(packet_id: int, reason: ReasonCode, version: ProtocolVersion) -> bytes:
+    """`encode(Puback(packet_id, reason), version)`, without building the packet value: the
+    gateway answers every QoS 1 PUBLISH with one, almost always Success."""
+    if reason is ReasonCode.SUCCESS or version is not V5:
+        if not 1 <= packet_id <= 0xFFFF:
+            raise ValueError(f"packet identifier must be 1..65535, not {packet_id!r}")
+        return _PLAIN_PUBACK.pack(0x40, 2, packet_id)
+    return encode(Puback(packet_id, reason), version)
