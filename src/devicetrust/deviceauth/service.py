@@ -149,7 +149,8 @@ class DeviceAuthService:
             )
         self._check_source(source)
         try:
-            return self._from_allowed_source(self._mtls.authenticate(chain), source)
+            with self._db.snapshot():  # status, standing and policy: one read session
+                return self._from_allowed_source(self._mtls.authenticate(chain), source)
         except AuthRefused as exc:
             claimed = claimed_physical_id(chain)
             self._refused(exc, AuthMethod.MTLS, claimed, entry_point, source)
