@@ -270,15 +270,20 @@ def serve_subprocess(
         cwd=tmp,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: a hung stop can end it whole
     )
 
     def stop() -> None:
         server.send_signal(signal.SIGTERM)
-        if server.wait(timeout=60) != 0:
-            log.close()
-            sys.stderr.write((tmp / "serve.log").read_text()[-4000:])
-            raise RuntimeError(f"devicetrust serve exited with {server.returncode}")
+        try:
+            code = server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)  # never leave a server or workers behind
+            code = server.wait()
         log.close()
+        if code != 0:
+            sys.stderr.write((tmp / "serve.log").read_text()[-4000:])
+            raise RuntimeError(f"devicetrust serve exited with {code}")
 
     return stop
 

@@ -1,5 +1,6 @@
 """Composed operations: services called inside an open transaction join it, commit with it,
-and roll back with it; a savepoint undoes only its own part, its audit entries included."""
+and roll back with it; a savepoint undoes only its own part, its audit entries and outbox
+events included. Events are written at commit, in the order they were recorded."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from devicetrust.domain.errors import Conflict
 from devicetrust.events import AuditLog
 from devicetrust.identity import IdentityService, UnitSpec
 from devicetrust.store.database import Database
-from devicetrust.store.models import AuditEntryRow, LogicalIdentityRow
+from devicetrust.store.models import AuditEntryRow, LogicalIdentityRow, OutboxRow
 
 
 class Boom(Exception):
@@ -61,6 +62,47 @@ def test_a_failed_savepoint_undoes_only_its_part_and_its_audit_entries(
     assert names == {"taken", "kept"}
     assert _count(db, AuditEntryRow) == audited + 1  # "undone" left no audit entry
     assert AuditLog(db).verify().ok
+
+
+def _events(db: Database) -> list[tuple[int, str, str]]:
+    with db.read() as session:
+        rows = session.execute(
+            select(OutboxRow.id, OutboxRow.type, OutboxRow.subject).order_by(OutboxRow.id)
+        ).all()
+    return [(row.id, row.type, row.subject) for row in rows]
+
+
+def test_a_failed_savepoint_leaves_no_outbox_event_and_the_rest_keep_their_order(
+    db: Database, clock: FixedClock
+) -> None:
+    svc = IdentityService(db, clock)
+    svc.create_logical("taken", actor="t")
+    before = len(_events(db))
+    with db.transaction():
+        svc.create_logical("first", actor="t")
+        with pytest.raises(Conflict), db.savepoint():
+            svc.create_logical("undone", actor="t")
+            svc.create_logical("taken", actor="t")
+        svc.create_logical("second", actor="t")
+    events = _events(db)[before:]
+    assert [(kind, subject) for _, kind, subject in events] == [
+        ("logical.created", "first"),
+        ("logical.created", "second"),
+    ]
+    ids = [event_id for event_id, _, _ in events]
+    assert ids == sorted(ids)  # numbered at commit, in the order they were recorded
+
+
+def test_a_rolled_back_transaction_writes_no_outbox_event(db: Database, clock: FixedClock) -> None:
+    svc = IdentityService(db, clock)
+    before = len(_events(db))
+    with pytest.raises(Boom), db.transaction():
+        svc.create_logical("never", actor="t")
+        raise Boom
+    assert len(_events(db)) == before
+    with db.transaction():
+        svc.create_logical("later", actor="t")  # the next transaction starts clean
+    assert [subject for _, _, subject in _events(db)[before:]] == ["later"]
 
 
 def test_a_savepoint_outside_a_transaction_is_a_transaction(

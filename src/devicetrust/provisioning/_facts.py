@@ -102,8 +102,19 @@ def pool_taken(
 def gather(
     session: Session, physical_id: PhysicalId, enrollment: Enrollment, now: datetime
 ) -> Facts:
-    current = current_name(session, physical_id)
     registration = session.get(RegistrationRow, physical_id)
+    return gather_for(session, physical_id, enrollment, now, registration)
+
+
+def gather_for(
+    session: Session,
+    physical_id: PhysicalId,
+    enrollment: Enrollment,
+    now: datetime,
+    registration: RegistrationRow | None,
+) -> Facts:
+    """`gather`, for a caller that has read the unit's registration in this session."""
+    current = current_name(session, physical_id)
     approved = (
         LogicalName(registration.logical_name)
         if registration is not None

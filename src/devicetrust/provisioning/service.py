@@ -273,11 +273,12 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         return decision
 
     def _plan(self, request: RegistrationRequest) -> Plan:
-        """Every check that can refuse, over one read snapshot; writes nothing."""
+        """Every check that can refuse, over one read snapshot (one session and connection:
+        the policy checks' reads join it); writes nothing."""
         pid = parse_physical_id(request.physical_id)
         kind, method = self._method(request.method)
         now = self._clock.now()
-        with self._db.read() as session:
+        with self._db.snapshot() as session:
             unit = self._require_unit(session, pid)
             enrollment, authorization = self._attest(session, request, kind, method, now)
             if DeviceState(unit.state) not in _PROVISIONABLE:
@@ -291,12 +292,11 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
                 raise CsrKeyMismatch(
                     "the enrollment requires the CSR's key to be the attested hardware key"
                 )
-            facts = _facts.gather(session, pid, enrollment, now)
-            decision = decide(enrollment.allocation, facts, replaces=enrollment.replaces)
             registration = session.get(RegistrationRow, pid)
-        # The policy of the enrollment admitting the unit now (its registration may name an
-        # older one, or none yet).
-        with self._db.snapshot():  # one read of the unit's policy for the three checks
+            facts = _facts.gather_for(session, pid, enrollment, now, registration)
+            decision = decide(enrollment.allocation, facts, replaces=enrollment.replaces)
+            # The policy of the enrollment admitting the unit now (its registration may name
+            # an older one, or none yet), read once in this snapshot for the three checks.
             check_source(self._source_check, pid, enrollment.name, request.source)
             if self._admission is not None:
                 in_tpm = authorization.method is AttestationKind.TPM and (

@@ -58,6 +58,7 @@ from devicetrust.provisioning.symmetric import b64url, b64url_decode
 MESSAGE_LABEL = "devicetrust-provisioning-x509-v1"
 NONCE_BYTES = 32
 MAX_CHAIN_BYTES = 64 * 1024
+_MAX_KEPT_VERIFIERS = 256
 _CURVE_HASH: dict[str, hashes.HashAlgorithm] = {
     "secp256r1": hashes.SHA256(),
     "secp384r1": hashes.SHA384(),
@@ -85,6 +86,10 @@ class X509Method:
     def __init__(self, cas: CaDirectory, clock: Clock) -> None:
         self._cas = cas
         self._clock = clock
+        # A group enrollment's verifier, by the id of its CA. A CA's certificate never
+        # changes once created, so its verifier (anchor + status source) can be kept; what
+        # can change -- revocation of anything in the chain -- is read on every attempt.
+        self._verifiers: dict[str, DeviceCertVerifier] = {}
 
     @property
     def kind(self) -> AttestationKind:
@@ -132,17 +137,7 @@ class X509Method:
     def _verified_leaf(
         self, chain_pem: bytes, enrollment: Enrollment, physical_id: PhysicalId
     ) -> x509.Certificate:
-        anchors = [
-            ca.certificate
-            for ca in self._cas.list_cas()
-            if (ca.ca_id == enrollment.ca_id)
-            or (enrollment.ca_id is None and ca.role is CaRole.MANUFACTURING)
-        ]
-        if not anchors:
-            raise AttestationFailed(
-                RefusalReason.BIRTH_CERT_REFUSED, "no manufacturing CA to verify against"
-            )
-        verifier = DeviceCertVerifier(anchors, [], self._cas.status_source(), self._clock)
+        verifier = self._verifier(enrollment.ca_id)
         try:
             device = verifier.verify_pem(chain_pem)
         except CertificateRefused as exc:
@@ -156,6 +151,29 @@ class X509Method:
                 RefusalReason.WRONG_DEVICE, "the birth certificate names another unit"
             )
         return device.chain[0]
+
+    def _verifier(self, ca_id: str | None) -> DeviceCertVerifier:
+        """The verifier anchored at the CA `ca_id`, or at every manufacturing CA (read anew
+        each time: one may have been added since)."""
+        if ca_id is not None:
+            kept = self._verifiers.get(ca_id)
+            if kept is not None:
+                return kept
+        anchors = [
+            ca.certificate
+            for ca in self._cas.list_cas()
+            if (ca.ca_id == ca_id) or (ca_id is None and ca.role is CaRole.MANUFACTURING)
+        ]
+        if not anchors:
+            raise AttestationFailed(
+                RefusalReason.BIRTH_CERT_REFUSED, "no manufacturing CA to verify against"
+            )
+        verifier = DeviceCertVerifier(anchors, [], self._cas.status_source(), self._clock)
+        if ca_id is not None:
+            if len(self._verifiers) >= _MAX_KEPT_VERIFIERS:
+                self._verifiers.clear()
+            self._verifiers[ca_id] = verifier
+        return verifier
 
 
 def _evidence(request: RegistrationRequest) -> tuple[str, bytes, bytes]:

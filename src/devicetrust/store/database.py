@@ -31,11 +31,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from devicetrust.domain.errors import ConfigurationError, Conflict
-from devicetrust.store.journal import (
-    pending_audit_mark,
-    rewind_pending_audit,
-    seal_pending_audit,
-)
+from devicetrust.store.journal import pending_mark, rewind_pending, seal_pending
 
 
 def normalise_url(url: str) -> str:
@@ -105,8 +101,9 @@ class Database:
             self._read_engine = create_engine(self.url, **kwargs)
             _configure_sqlite(self._read_engine, begin="BEGIN")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # Audit entries queued during a transaction are chained just before it commits.
-        event.listen(self._sessions, "before_commit", seal_pending_audit)
+        # Events and audit entries queued during a transaction are written (the entries
+        # chained) just before it commits.
+        event.listen(self._sessions, "before_commit", seal_pending)
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property
@@ -138,12 +135,12 @@ class Database:
             with self.transaction() as session:
                 yield session
             return
-        mark = pending_audit_mark(outer)
+        mark = pending_mark(outer)
         try:
             with _conflicts(), outer.begin_nested():
                 yield outer
         except BaseException:
-            rewind_pending_audit(outer, mark)  # what was undone is not audited
+            rewind_pending(outer, mark)  # what was undone is neither audited nor evented
             raise
 
     def try_claim(self, key: str) -> bool:

@@ -1,10 +1,13 @@
 """Writes the audit entry and the outbox event of a change, inside the change's transaction.
 
 Never commits by itself: the caller's transaction makes the change, its audit entry and its
-event durable together. Audit entries are queued in the session and chained at commit
-(`seal_pending_audit`, hooked to `before_commit` by `Database`), under a lock on the single
-audit head row (SELECT ... FOR UPDATE on PostgreSQL; SQLite transactions are already
-serialised by BEGIN IMMEDIATE), so concurrent writers can never fork the hash chain.
+event durable together. Both are queued in the session and written at commit
+(`seal_pending`, hooked to `before_commit` by `Database`) with plain Core statements, in the
+order they were queued: the outbox events as one multi-row INSERT, then the audit entries,
+chained under a lock on the single audit head row (SELECT ... FOR UPDATE on PostgreSQL;
+SQLite transactions are already serialised by BEGIN IMMEDIATE), so concurrent writers can
+never fork the hash chain. A savepoint that rolls back forgets what it queued
+(`pending_mark` / `rewind_pending`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.audit import GENESIS_HASH, entry_hash
@@ -24,6 +27,17 @@ from devicetrust.store.models import AuditEntryRow, AuditHeadRow, OutboxRow
 
 _HEAD_ID = 1
 _PENDING_KEY = "devicetrust.audit_pending"
+_EVENTS_KEY = "devicetrust.outbox_pending"
+
+# Core statements on the tables, not the ORM unit of work: nothing here needs identity
+# tracking, and these rows are written once, at commit.
+_AUDIT = cast(Table, AuditEntryRow.__table__)
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_OUTBOX = cast(Table, OutboxRow.__table__)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_INSERT_AUDIT = insert(_AUDIT)
+_INSERT_OUTBOX = insert(_OUTBOX)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == _HEAD_ID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +47,25 @@ class _Pending:
     action: str
     subject: str
     details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """An outbox event of the open transaction; written (and numbered) at its commit."""
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    subject: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMark:
+    """How much the transaction had queued at a point (see `rewind_pending`)."""
+
+    audit: int
+    events: int
 
 
 def append_audit(
@@ -49,55 +82,83 @@ def append_audit(
     pending.append(_Pending(at, actor, action, subject, dict(details)))
 
 
-def pending_audit_mark(session: Session) -> int:
-    """How many audit entries the transaction has queued so far (see `rewind_pending_audit`)."""
-    return len(session.info.get(_PENDING_KEY, ()))
+def pending_mark(session: Session) -> PendingMark:
+    """How many audit entries and events the transaction has queued so far."""
+    info = session.info
+    return PendingMark(len(info.get(_PENDING_KEY, ())), len(info.get(_EVENTS_KEY, ())))
 
 
-def rewind_pending_audit(session: Session, mark: int) -> None:
-    """Forget the entries queued after `mark`: their savepoint was rolled back."""
+def rewind_pending(session: Session, mark: PendingMark) -> None:
+    """Forget the entries and events queued after `mark`: their savepoint was rolled back."""
     pending: list[_Pending] | None = session.info.get(_PENDING_KEY)
     if pending is not None:
-        del pending[mark:]
+        del pending[mark.audit :]
+    events: list[QueuedEvent] | None = session.info.get(_EVENTS_KEY)
+    if events is not None:
+        del events[mark.events :]
 
 
-def seal_pending_audit(session: Session) -> None:
-    """Chain the transaction's queued audit entries onto the log (`before_commit` hook).
+def seal_pending(session: Session) -> None:
+    """Write the transaction's queued events and chain its queued audit entries onto the
+    log (`before_commit` hook).
 
-    The head row is locked here, at the very end of the transaction, so concurrent writers
-    wait for each other only for these few inserts and the commit, never for the work
-    (signing, checks) done before them. Entries keep the order they were queued in.
+    The head row is locked here, at the very end of the transaction and after the session's
+    own changes are flushed, so concurrent writers wait for each other only for these few
+    statements and the commit, never for the work (signing, checks) done before them.
     """
     if session.in_nested_transaction():
         return  # a savepoint is released: the entries wait for the real commit
+    events: list[QueuedEvent] | None = session.info.pop(_EVENTS_KEY, None)
     pending: list[_Pending] | None = session.info.pop(_PENDING_KEY, None)
-    if not pending:
+    if not events and not pending:
         return
-    head = session.execute(
-        select(AuditHeadRow).where(AuditHeadRow.id == _HEAD_ID).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHeadRow(id=_HEAD_ID, seq=0, hash=GENESIS_HASH)
-        session.add(head)
+    session.flush()
+    if events:
+        session.execute(
+            _INSERT_OUTBOX,
+            [
+                {
+                    "event_id": e.event_id,
+                    "type": e.type,
+                    "occurred_at": e.occurred_at,
+                    "subject": e.subject,
+                    "payload": e.payload,
+                    "fanned_out": False,
+                }
+                for e in events
+            ],
+        )
+    if pending:
+        _chain(session, pending)
+
+
+def _chain(session: Session, pending: list[_Pending]) -> None:
+    head = session.execute(_LOCK_HEAD).one_or_none()
+    seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
+    rows: list[dict[str, Any]] = []
     for entry in pending:
-        seq = head.seq + 1
+        seq += 1
         digest = entry_hash(
-            head.hash, seq, entry.at, entry.actor, entry.action, entry.subject, entry.details
+            prev, seq, entry.at, entry.actor, entry.action, entry.subject, entry.details
         )
-        session.add(
-            AuditEntryRow(
-                seq=seq,
-                occurred_at=entry.at,
-                actor=entry.actor,
-                action=entry.action,
-                subject=entry.subject,
-                details=entry.details,
-                prev_hash=head.hash,
-                hash=digest,
-            )
+        rows.append(
+            {
+                "seq": seq,
+                "occurred_at": entry.at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "subject": entry.subject,
+                "details": entry.details,
+                "prev_hash": prev,
+                "hash": digest,
+            }
         )
-        head.seq = seq
-        head.hash = digest
+        prev = digest
+    session.execute(_INSERT_AUDIT, rows)
+    if head is None:
+        session.execute(insert(_HEAD).values(id=_HEAD_ID, seq=seq, hash=prev))
+    else:
+        session.execute(_MOVE_HEAD.values(seq=seq, hash=prev))
 
 
 def emit_event(
@@ -107,17 +168,12 @@ def emit_event(
     event_type: EventType,
     subject: str,
     payload: Mapping[str, Any],
-) -> OutboxRow:
-    row = OutboxRow(
-        event_id=str(uuid.uuid4()),
-        type=event_type.value,
-        occurred_at=at,
-        subject=subject,
-        payload=dict(payload),
-        fanned_out=False,
-    )
-    session.add(row)
-    return row
+) -> QueuedEvent:
+    """Queue an outbox event; it is written when the transaction commits."""
+    event = QueuedEvent(str(uuid.uuid4()), event_type.value, at, subject, dict(payload))
+    events: list[QueuedEvent] = session.info.setdefault(_EVENTS_KEY, [])
+    events.append(event)
+    return event
 
 
 def record(
@@ -128,7 +184,7 @@ def record(
     event_type: EventType,
     subject: str,
     payload: Mapping[str, Any],
-) -> OutboxRow:
+) -> QueuedEvent:
     """The usual pair: one audit entry and one outbox event for one change."""
     event = emit_event(session, at=at, event_type=event_type, subject=subject, payload=payload)
     append_audit(
