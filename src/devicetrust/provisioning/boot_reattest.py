@@ -42,9 +42,9 @@ from devicetrust.provisioning._tpm_objects import TpmKeyRole, parse_public
 from devicetrust.provisioning._tpm_quote import verify_quote
 from devicetrust.provisioning.errors import AttestationFailed, MalformedEvidence, RefusalReason
 from devicetrust.provisioning.methods import CHALLENGE_TTL
+from devicetrust.provisioning.refusals import audit_refusal
 from devicetrust.provisioning.tpm import evidence_field
 from devicetrust.store.database import Database
-from devicetrust.store.journal import append_audit
 from devicetrust.store.models import ProvisioningChallengeRow
 
 METHOD = "boot-quote"
@@ -144,12 +144,4 @@ class BootReattestation:
         return bound
 
     def _refused(self, pid: PhysicalId, exc: DeviceTrustError) -> None:
-        with self._db.transaction() as session:
-            append_audit(
-                session,
-                at=self._clock.now(),
-                actor=f"device:{pid}",
-                action=REFUSED,
-                subject=pid,
-                details={"code": exc.code},
-            )
+        audit_refusal(self._db, self._clock, pid, REFUSED, exc)

@@ -81,3 +81,8 @@ class FailureLimiter:
             del self._buckets[key]
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
+
+
+def attempt_keys(source: str, claimed: str) -> list[str]:
+    """The buckets an attempt spends from: its source address and the unit it claims."""
+    return [f"source:{source[:64]}", f"device:{claimed}"]

@@ -53,6 +53,7 @@ from devicetrust.provisioning.assignment import (
 )
 from devicetrust.provisioning.errors import RateLimited
 from devicetrust.provisioning.ratelimit import FailureLimiter
+from devicetrust.provisioning.refusals import audit_refusal
 from devicetrust.store.database import Database
 from devicetrust.store.journal import append_audit
 
@@ -145,12 +146,6 @@ class CertificateReenrollment:
         return DeviceCertVerifier(roots, issuing, self._pki.status_source(), self._clock)
 
     def _refused(self, subject: PhysicalId, source: str, exc: DeviceTrustError) -> None:
-        with self._db.transaction() as session:
-            append_audit(
-                session,
-                at=self._clock.now(),
-                actor=device_actor(subject),
-                action=REFUSED,
-                subject=subject,
-                details={"code": exc.code, "method": METHOD, "source": source[:64]},
-            )
+        audit_refusal(
+            self._db, self._clock, subject, REFUSED, exc, method=METHOD, source=source[:64]
+        )

@@ -52,7 +52,6 @@ from devicetrust.provisioning.assignment import (
     Plan,
     SourceCheckFor,
     check_source,
-    device_actor,
 )
 from devicetrust.provisioning.enrollments import Enrollments
 from devicetrust.provisioning.errors import (
@@ -70,7 +69,7 @@ from devicetrust.provisioning.methods import (
     ChallengingMethod,
     RegistrationRequest,
 )
-from devicetrust.provisioning.ratelimit import FailureLimiter
+from devicetrust.provisioning.ratelimit import FailureLimiter, attempt_keys
 from devicetrust.provisioning.records import (
     AllocationPolicy,
     AttestationKind,
@@ -80,11 +79,11 @@ from devicetrust.provisioning.records import (
     ProvisioningResult,
     RegistrationStatus,
 )
+from devicetrust.provisioning.refusals import audit_refusal, check_active, claimed_unit
 from devicetrust.provisioning.single_use import SingleUseOps
 from devicetrust.provisioning.symmetric import SymmetricKeyMethod
 from devicetrust.provisioning.x509 import X509Method
 from devicetrust.store.database import Database
-from devicetrust.store.journal import append_audit
 from devicetrust.store.models import (
     PhysicalIdentityRow,
     ProvisioningChallengeRow,
@@ -165,7 +164,7 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         """A single-use challenge (`CHALLENGE_TTL`) for a unit enrolled with `method`;
         `evidence` is what the method needs to build it (TPM: the AK public area)."""
         claimed = str(physical_id)[:64]
-        keys = _limit_keys(source, claimed)
+        keys = attempt_keys(source, claimed)
         try:
             self._limiter.check(keys)
             pid = parse_physical_id(physical_id)
@@ -206,7 +205,7 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
 
     def provision(self, request: RegistrationRequest) -> ProvisioningResult:
         claimed = str(request.physical_id)[:64]
-        keys = _limit_keys(request.source, claimed)
+        keys = attempt_keys(request.source, claimed)
         try:
             self._limiter.check(keys)
             plan = self._plan(request)
@@ -348,12 +347,12 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
             )
         individual = [e for e in candidates if e.kind is EnrollmentKind.INDIVIDUAL]
         for enrollment in individual:
-            _check_active(enrollment, now)
+            check_active(enrollment, now)
         if individual:
             return individual
         active = [e for e in candidates if e.active_at(now)]
         if not active:
-            _check_active(candidates[0], now)
+            check_active(candidates[0], now)
         return active
 
     # ---- steps ----------------------------------------------------------------------------
@@ -381,40 +380,11 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         return unit
 
     def _refused(
-        self,
-        claimed: str,
-        method: str,
-        source: str,
-        exc: DeviceTrustError,
-        *,
+        self, claimed: str, method: str, source: str, exc: DeviceTrustError, *,
         action: str = REFUSED,
     ) -> None:
         """One audit entry per refused attempt: who claimed what, from where, and why."""
-        try:
-            subject = parse_physical_id(claimed)
-        except InvalidInput:
-            subject = PhysicalId("unparsed")
-        with self._db.transaction() as session:
-            append_audit(
-                session,
-                at=self._clock.now(),
-                actor=device_actor(subject),
-                action=action,
-                subject=subject,
-                details={"code": exc.code, "method": method[:32], "source": source[:64]},
-            )
-
-
-def _check_active(enrollment: Enrollment, now: datetime) -> None:
-    if not enrollment.enabled:
-        raise EnrollmentRefused(
-            "provisioning.enrollment_disabled", f"enrollment {enrollment.name!r} is disabled"
-        )
-    if enrollment.expires_at is not None and now >= enrollment.expires_at:
-        raise EnrollmentRefused(
-            "provisioning.enrollment_expired", f"enrollment {enrollment.name!r} has expired"
-        )
-
-
-def _limit_keys(source: str, claimed: str) -> list[str]:
-    return [f"source:{source[:64]}", f"device:{claimed}"]
+        audit_refusal(
+            self._db, self._clock, claimed_unit(claimed), action, exc,
+            method=method[:32], source=source[:64],
+        )  # fmt: skip
