@@ -101,39 +101,36 @@ def relax_hardware_key(platform: Platform, enrollment: str) -> None:
     )
 
 
-def symmetric_jobs(platform: Platform, n: int) -> list[Job]:
+def symmetric_group(platform: Platform, name: str, n: int) -> list[tuple[str, bytes, str]]:
+    """A symmetric-key group of `n` new units: (physical id, its derived key, a fresh token
+    signed with it) each; the factory's and the device's preparation, before the clock."""
     shown = platform.provisioning.enrollments.create_symmetric_group(
-        "bench-sym",
-        Allocation(AllocationPolicy.POOL, pool_pattern=f"bench-sym-{{1..{n}}}"),
+        name,
+        Allocation(AllocationPolicy.POOL, pool_pattern=f"{name}-{{1..{n}}}"),
         actor="bench",
     )
-    relax_hardware_key(platform, "bench-sym")
+    relax_hardware_key(platform, name)
     units = platform.identity.register_batch([UnitSpec("bench", {})] * n, actor="bench")
     exp = datetime.now(UTC) + timedelta(minutes=30)
-    jobs: list[Job] = []
+    out = []
     for unit in units:
         key = hmac.digest(bytes(shown.key), unit.physical_id.encode(), hashlib.sha256)
-        body = {
-            "physical_id": unit.physical_id,
-            "method": "symmetric-key",
-            "csr": csr_of(ec.generate_private_key(ec.SECP256R1())).decode(),
-            "evidence": {
-                "token": encode_token(key, unit.physical_id, exp, secrets.token_urlsafe(16))
-            },
-        }
-        jobs.append(lambda c, b=body: _check(c.post("/v1/provisioning/register", json=b)))
-    return jobs
+        token = encode_token(key, unit.physical_id, exp, secrets.token_urlsafe(16))
+        out.append((unit.physical_id, key, token))
+    return out
 
 
-def x509_jobs(platform: Platform, n: int) -> list[Job]:
+def x509_group(platform: Platform, name: str, n: int) -> list[tuple[str, Any, str]]:
+    """An x509 group (the manufacturing CA) of `n` new units: (physical id, birth key,
+    birth certificate PEM) each."""
     manufacturing = platform.pki.active_ca(CaRole.MANUFACTURING).ca_id
     platform.provisioning.enrollments.create_x509_group(
-        "bench-x509",
+        name,
         manufacturing,
-        Allocation(AllocationPolicy.POOL, pool_pattern=f"bench-x509-{{1..{n}}}"),
+        Allocation(AllocationPolicy.POOL, pool_pattern=f"{name}-{{1..{n}}}"),
         actor="bench",
     )
-    relax_hardware_key(platform, "bench-x509")
+    relax_hardware_key(platform, name)
     units = platform.identity.register_batch([UnitSpec("bench", {})] * n, actor="bench")
     keys = [ec.generate_private_key(ec.SECP256R1()) for _ in units]
     births = platform.pki.issue_batch(
@@ -143,9 +140,25 @@ def x509_jobs(platform: Platform, n: int) -> list[Job]:
         ],
         actor="bench",
     )
+    return [(u.physical_id, k, b.pem) for u, k, b in zip(units, keys, births, strict=True)]
+
+
+def symmetric_jobs(platform: Platform, n: int) -> list[Job]:
     jobs: list[Job] = []
-    for unit, key, birth in zip(units, keys, births, strict=True):
-        pid, pem = unit.physical_id, birth.pem
+    for physical_id, _key, token in symmetric_group(platform, "bench-sym", n):
+        body = {
+            "physical_id": physical_id,
+            "method": "symmetric-key",
+            "csr": csr_of(ec.generate_private_key(ec.SECP256R1())).decode(),
+            "evidence": {"token": token},
+        }
+        jobs.append(lambda c, b=body: _check(c.post("/v1/provisioning/register", json=b)))
+    return jobs
+
+
+def x509_jobs(platform: Platform, n: int) -> list[Job]:
+    jobs: list[Job] = []
+    for pid, key, pem in x509_group(platform, "bench-x509", n):
         csr = csr_of(ec.generate_private_key(ec.SECP256R1()))
 
         def job(

@@ -12,81 +12,42 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
-import hmac
 import pstats
-import secrets
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from _support import database  # bench/_support.py
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import event
 
 from devicetrust.domain.ids import PhysicalId
-from devicetrust.identity import UnitSpec
-from devicetrust.pki import CaRole, IssueRequest, Profile
 from devicetrust.provisioning import (
-    Allocation,
-    AllocationPolicy,
     AttestationKind,
     RegistrationRequest,
     challenge_message,
-    encode_token,
 )
 from devicetrust.provisioning.symmetric import b64url
 from devicetrust.runtime import Platform, Settings
 from devicetrust.vault import Vault, generate_kek_text
+from provisioning import csr_of, symmetric_group, x509_group  # bench/provisioning.py
 
 Step = Callable[[], object]
 
 
-def csr_of(key: ec.EllipticCurvePrivateKey) -> bytes:
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-
-
-# The bench's operational keys are software keys (no TPM): the secure baseline's
-# `hardware_key_required` would refuse them, so the operator relaxes it per enrollment.
-SOFTWARE_KEYS = "bench: operational keys are generated in software, there is no TPM"
-
-
-def relax_hardware_key(platform: Platform, enrollment: str) -> None:
-    platform.policy.relax(
-        "hardware_key_required",
-        False,
-        f"enrollment:{enrollment}",
-        reason=SOFTWARE_KEYS,
-        expires="1d",
-        actor="bench",
-    )
-
-
 def symmetric_steps(platform: Platform, n: int) -> list[Step]:
-    shown = platform.provisioning.enrollments.create_symmetric_group(
-        "prof-sym",
-        Allocation(AllocationPolicy.POOL, pool_pattern=f"prof-sym-{{1..{n}}}"),
-        actor="bench",
-    )
-    relax_hardware_key(platform, "prof-sym")
-    units = platform.identity.register_batch([UnitSpec("bench", {})] * n, actor="bench")
-    exp = datetime.now(UTC) + timedelta(minutes=30)
     steps: list[Step] = []
-    for unit in units:
-        key = hmac.digest(bytes(shown.key), unit.physical_id.encode(), hashlib.sha256)
+    for physical_id, _key, token in symmetric_group(platform, "prof-sym", n):
         request = RegistrationRequest(
-            physical_id=PhysicalId(unit.physical_id),
+            physical_id=PhysicalId(physical_id),
             method=AttestationKind.SYMMETRIC_KEY,
             csr=csr_of(ec.generate_private_key(ec.SECP256R1())),
-            evidence={"token": encode_token(key, unit.physical_id, exp, secrets.token_urlsafe(16))},
+            evidence={"token": token},
             source="127.0.0.1",
         )
         steps.append(lambda r=request: platform.provisioning.provision(r))
@@ -94,30 +55,11 @@ def symmetric_steps(platform: Platform, n: int) -> list[Step]:
 
 
 def x509_steps(platform: Platform, n: int) -> list[Step]:
-    manufacturing = platform.pki.active_ca(CaRole.MANUFACTURING).ca_id
-    platform.provisioning.enrollments.create_x509_group(
-        "prof-x509",
-        manufacturing,
-        Allocation(AllocationPolicy.POOL, pool_pattern=f"prof-x509-{{1..{n}}}"),
-        actor="bench",
-    )
-    relax_hardware_key(platform, "prof-x509")
-    units = platform.identity.register_batch([UnitSpec("bench", {})] * n, actor="bench")
-    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in units]
-    births = platform.pki.issue_batch(
-        [
-            IssueRequest(csr_of(k), u.physical_id, Profile.BIRTH)
-            for k, u in zip(keys, units, strict=True)
-        ],
-        actor="bench",
-    )
     steps: list[Step] = []
-    for unit, key, birth in zip(units, keys, births, strict=True):
+    for pid, key, pem in x509_group(platform, "prof-x509", n):
         csr = csr_of(ec.generate_private_key(ec.SECP256R1()))
 
-        def step(
-            pid: str = unit.physical_id, key: Any = key, pem: str = birth.pem, csr: bytes = csr
-        ) -> object:
+        def step(pid: str = pid, key: Any = key, pem: str = pem, csr: bytes = csr) -> object:
             got = platform.provisioning.challenge(pid, "x509", source="127.0.0.1")
             message = challenge_message(got.challenge_id, got.payload["nonce"], pid, csr)
             evidence = {
