@@ -277,7 +277,7 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         pid = parse_physical_id(request.physical_id)
         kind, method = self._method(request.method)
         now = self._clock.now()
-        with self._db.snapshot() as session:
+        with self._db.snapshot(), self._db.read() as session:
             unit = self._require_unit(session, pid)
             enrollment, authorization = self._attest(session, request, kind, method, now)
             if DeviceState(unit.state) not in _PROVISIONABLE:

@@ -46,8 +46,24 @@ def normalise_url(url: str) -> str:
 _AMBIENT: ContextVar[tuple[Database, Session] | None] = ContextVar(
     "devicetrust_ambient_transaction", default=None
 )
-# The open `snapshot()` of this thread/task, likewise.
-_AMBIENT_READ: ContextVar[tuple[Database, Session] | None] = ContextVar(
+
+
+class _Snapshot:
+    """An open `snapshot()`: its read session, made at its first read (a snapshot whose
+    callers read nothing, e.g. a cache hit, costs no session)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.session: Session | None = None
+
+    def joined(self) -> Session:
+        if self.session is None:
+            self.session = self.db._read_sessions()
+        return self.session
+
+
+# The open `snapshot()` of this thread/task.
+_AMBIENT_READ: ContextVar[_Snapshot | None] = ContextVar(
     "devicetrust_ambient_snapshot", default=None
 )
 
@@ -161,36 +177,42 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only unit of work: a consistent snapshot, never a write lock; rolled back.
-        Inside an open transaction of this database it reads through that transaction."""
-        outer = self._joined() or self._joined_read()
+        Inside an open transaction of this database it reads through that transaction, and
+        inside a `snapshot()` through its session."""
+        outer = self._joined()
         if outer is not None:
             yield outer
+            return
+        snapshot = self._snapshot()
+        if snapshot is not None:
+            yield snapshot.joined()
             return
         with self._read_sessions() as session:
             yield session  # closing the session rolls back the implicit transaction
 
     @contextmanager
-    def snapshot(self) -> Iterator[Session]:
-        """A `read()` that the reads opened inside it join (see the module doc); inside a
-        transaction or another snapshot, that one."""
-        outer = self._joined() or self._joined_read()
-        if outer is not None:
-            yield outer
+    def snapshot(self) -> Iterator[None]:
+        """The `read()`s opened inside share one session (see the module doc); inside a
+        transaction or another snapshot, nothing changes."""
+        if self._joined() is not None or self._snapshot() is not None:
+            yield
             return
-        with self._read_sessions() as session:
-            token = _AMBIENT_READ.set((self, session))
-            try:
-                yield session
-            finally:
-                _AMBIENT_READ.reset(token)
-
-    def _joined_read(self) -> Session | None:
-        ambient = _AMBIENT_READ.get()
-        return ambient[1] if ambient is not None and ambient[0] is self else None
+        snapshot = _Snapshot(self)
+        token = _AMBIENT_READ.set(snapshot)
+        try:
+            yield
+        finally:
+            _AMBIENT_READ.reset(token)
+            if snapshot.session is not None:
+                snapshot.session.close()  # rolls back its implicit transaction
 
     def _joined(self) -> Session | None:
         ambient = _AMBIENT.get()
         return ambient[1] if ambient is not None and ambient[0] is self else None
+
+    def _snapshot(self) -> _Snapshot | None:
+        ambient = _AMBIENT_READ.get()
+        return ambient if ambient is not None and ambient.db is self else None
 
     def dispose(self) -> None:
         self.engine.dispose()
