@@ -49,16 +49,7 @@ class BindingOps:
             logical = _rows.logical_row(session, name, now, lock=True)
             unit = physical_row(session, physical_id, lock=True)
             self._check_free(session, logical)
-            row = self._open_binding(session, logical, unit, now=now, actor=actor, reason=reason)
-            record(
-                session,
-                at=now,
-                actor=actor,
-                event_type=EventType.DEVICE_BOUND,
-                subject=logical.name,
-                payload={"name": logical.name, "logical_id": logical.id, "physical_id": unit.id},
-            )
-            return _rows.to_binding(row, LogicalName(logical.name))
+            return self._bound(session, logical, unit, now=now, actor=actor, reason=reason)
 
     def bind_creating(
         self, name: str, physical_id: str, *, actor: str, reason: str = "provisioned"
@@ -81,16 +72,29 @@ class BindingOps:
             else:
                 self._check_free(session, logical)
             unit = physical_row(session, physical_id, lock=True)
-            row = self._open_binding(session, logical, unit, now=now, actor=actor, reason=reason)
-            record(
-                session,
-                at=now,
-                actor=actor,
-                event_type=EventType.DEVICE_BOUND,
-                subject=logical.name,
-                payload={"name": logical.name, "logical_id": logical.id, "physical_id": unit.id},
-            )
-            return _rows.to_binding(row, LogicalName(logical.name))
+            return self._bound(session, logical, unit, now=now, actor=actor, reason=reason)
+
+    def _bound(
+        self,
+        session: Session,
+        logical: LogicalIdentityRow,
+        unit: PhysicalIdentityRow,
+        *,
+        now: datetime,
+        actor: str,
+        reason: str,
+    ) -> Binding:
+        """Open the binding of `unit` to `logical` and record `device.bound`."""
+        row = self._open_binding(session, logical, unit, now=now, actor=actor, reason=reason)
+        record(
+            session,
+            at=now,
+            actor=actor,
+            event_type=EventType.DEVICE_BOUND,
+            subject=logical.name,
+            payload={"name": logical.name, "logical_id": logical.id, "physical_id": unit.id},
+        )
+        return _rows.to_binding(row, LogicalName(logical.name))
 
     @staticmethod
     def _check_free(session: Session, logical: LogicalIdentityRow) -> None:
