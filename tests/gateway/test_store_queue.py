@@ -5,14 +5,11 @@ its calls in call order whatever order its threads run in."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from devicetrust.domain import PhysicalId
 from devicetrust.gateway import ACCEPTED, DeviceMessage, SinkResult
-from devicetrust.gateway.ingest_sink import _Turns
 from devicetrust.gateway.sink import MessageKind
 from devicetrust.gateway.store_queue import StoreQueue
 
@@ -116,26 +113,3 @@ def test_stopping_the_flusher_stores_what_was_waiting() -> None:
         return [f.done() and f.exception() is None for f in futures]
 
     assert asyncio.run(scenario()) == [True] * 5
-
-
-def test_ingest_sink_turns_follow_the_tickets_whatever_order_threads_run_in() -> None:
-    turns = _Turns()
-    tickets = [turns.ticket() for _ in range(6)]
-    order: list[int] = []
-
-    def work(ticket: int) -> None:
-        with turns.turn(ticket):
-            order.append(ticket)
-            if ticket == 2:
-                raise OSError("this write failed")  # the turn passes on all the same
-
-    def run(ticket: int) -> None:
-        with contextlib.suppress(OSError):
-            work(ticket)
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in reversed(tickets)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert order == tickets

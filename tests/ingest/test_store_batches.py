@@ -6,6 +6,7 @@ full walk."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -55,6 +56,22 @@ def test_overlapping_batches_keep_their_write_order(
     assert [r.outcome for r in written_first.commit()] == [Outcome.STORED]
     # Same receive time (a fixed clock): the table's order is the order they were written.
     assert [m.payload for m in store.telemetry_of(pid)] == [{"n": 2}, {"n": 1}]
+    assert checked_out(db) == 0
+
+
+def test_one_report_in_two_batches_written_at_once_is_stored_once(
+    db: Database, identity: IdentityService, clock: FixedClock
+) -> None:
+    """The gateway's sink writes batches at once: a resend in a later batch while the first
+    copy's transaction is open waits on the unique key (PostgreSQL), then is a duplicate."""
+    store = MessageStore(db, clock)
+    pid = unit(identity)
+    first = store.write_batch([report(pid, {"n": 1}, clock)])
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(store.write_batch, [report(pid, {"n": 1}, clock)])
+        assert [r.outcome for r in first.commit()] == [Outcome.STORED]
+        assert [r.outcome for r in second.result(30).commit()] == [Outcome.DUPLICATE]
+    assert [m.payload for m in store.telemetry_of(pid)] == [{"n": 1}]
     assert checked_out(db) == 0
 
 
