@@ -19,8 +19,8 @@
  * connection is one the server finished with), close with SO_LINGER 0 (no TIME_WAIT: a long
  * run does not exhaust ephemeral ports). No TLS session is ever resumed: every connection is
  * a full handshake with a client certificate. (OpenSSL 3.0's client handshake costs about
- * as much CPU as the server's: about 1.2 ms here, so one thread drives ~800 conns/s.) Slots are spread over --threads threads, each
- * an epoll loop over non-blocking sockets.
+ * as much CPU as the server's: about 1.2 ms here, so one thread drives ~800 conns/s.) Slots
+ * are spread over --threads threads, each an epoll loop over non-blocking sockets.
  *
  * Prints one JSON object: connections completed; per_s, those completed within --seconds
  * divided by it (the ones in flight at the end still finish and count in `connections`);
@@ -48,6 +48,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load_report.h"
+#include "mqtt_bytes.h"
+
 enum state { S_IDLE, S_TCP, S_TLS, S_SEND_CONNECT, S_CONNACK, S_SEND_DISCONNECT, S_CLOSE };
 enum failure { F_TCP, F_TLS, F_WRITE, F_EOF_BEFORE_CONNACK, F_BAD_PACKET, F_REFUSED, F_TIMEOUT,
                F_COUNT };
@@ -67,8 +70,6 @@ struct slot {
     unsigned char out[256];
     size_t out_len;
 };
-
-struct samples { double *v; size_t n, cap; };
 
 struct worker {
     pthread_t thread;
@@ -91,68 +92,6 @@ static atomic_size_t next_device;
 static struct slot *slots;
 static struct sockaddr_in server;
 static double deadline;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void die(const char *what) {
-    fprintf(stderr, "mqtt_connect_load: %s\n", what);
-    ERR_print_errors_fp(stderr);
-    exit(2);
-}
-
-static void push(struct samples *s, double v) {
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 4096;
-        s->v = realloc(s->v, s->cap * sizeof(double));
-        if (!s->v) die("out of memory");
-    }
-    s->v[s->n++] = v;
-}
-
-/* ---- MQTT bytes -------------------------------------------------------------------------- */
-
-static size_t encode_connect(unsigned char *out, const char *client_id) {
-    size_t id_len = strlen(client_id), n = 0;
-    size_t variable = 10 + (opt.mqtt_version == 5 ? 1 : 0); /* name, level, flags, keep alive */
-    size_t remaining = variable + 2 + id_len;
-    out[n++] = 0x10;
-    do { /* remaining length, variable byte integer */
-        unsigned char b = remaining % 128;
-        remaining /= 128;
-        out[n++] = b | (remaining ? 0x80 : 0);
-    } while (remaining);
-    memcpy(out + n, "\x00\x04MQTT", 6); n += 6;
-    out[n++] = (unsigned char)opt.mqtt_version; /* 5, or 4 = 3.1.1 */
-    out[n++] = 0x02;                            /* clean start / clean session */
-    out[n++] = 0; out[n++] = 60;                /* keep alive 60 s */
-    if (opt.mqtt_version == 5) out[n++] = 0;    /* no properties */
-    out[n++] = (unsigned char)(id_len >> 8); out[n++] = (unsigned char)id_len;
-    memcpy(out + n, client_id, id_len);
-    return n + id_len;
-}
-
-/* 1: a whole CONNACK with Success; 0: need more bytes; -1: not a CONNACK; -2: refused. */
-static int parse_connack(const unsigned char *in, size_t len, int *code) {
-    size_t remaining = 0, i = 1;
-    int shift = 0;
-    if (len < 1) return 0;
-    if (in[0] != 0x20) return -1;
-    for (;; i++) {
-        if (i >= len) return 0;
-        if (i > 4) return -1;
-        remaining |= (size_t)(in[i] & 0x7f) << shift;
-        shift += 7;
-        if (!(in[i] & 0x80)) break;
-    }
-    if (remaining < 2) return -1;
-    if (len < i + 1 + remaining) return 0;
-    *code = in[i + 2]; /* after the acknowledge flags: v5 reason code, 3.1.1 return code */
-    return *code == 0 ? 1 : -2;
-}
 
 /* ---- the connection state machine --------------------------------------------------------- */
 
@@ -180,12 +119,12 @@ static void fail(struct worker *w, struct slot *s, enum failure kind) {
 
 static void start(struct worker *w, size_t index) {
     struct slot *s = &slots[index];
-    const struct device *d = &devices[atomic_fetch_add(&next_device, 1) % device_count];
+    struct device *d = &devices[atomic_fetch_add(&next_device, 1) % device_count];
     int one = 1;
     s->started = now_s();
     s->deadline = s->started + opt.timeout;
     s->in_len = 0;
-    s->out_len = encode_connect(s->out, d->id);
+    s->out_len = encode_connect(s->out, d->id, opt.mqtt_version);
     s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd < 0) die("socket");
     setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -329,22 +268,6 @@ static void load_devices(void) {
     }
     fclose(f);
     if (!device_count) die("no devices in --devices");
-}
-
-static int compare(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void print_quantiles(const char *name, struct samples *s, int last) {
-    if (!s->n) { printf("\"%s\": null%s", name, last ? "" : ", "); return; }
-    qsort(s->v, s->n, sizeof(double), compare);
-    printf("\"%s\": {\"p50\": %.2f, \"p99\": %.2f, \"max\": %.2f}%s", name, s->v[s->n / 2],
-           s->v[(size_t)((double)(s->n - 1) * 0.99)], s->v[s->n - 1], last ? "" : ", ");
-}
-
-static void merge(struct samples *into, const struct samples *from) {
-    for (size_t i = 0; i < from->n; i++) push(into, from->v[i]);
 }
 
 static void usage(void) {
