@@ -10,8 +10,9 @@ it); this module only parses and prints.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
@@ -24,8 +25,10 @@ from devicetrust.deviceauth import (
     TokenKeyVersion,
 )
 from devicetrust.domain.errors import InvalidInput
+from devicetrust.domain.ids import PhysicalId
 from devicetrust.policy import parse_duration, parse_expiry
 from devicetrust.provisioning.symmetric import b64url
+from devicetrust.runtime import Platform
 
 SET_ID = "ID=c2c38155-b0d2-48b6-82fd-22fe3b316224"
 PID = '"$ID"'
@@ -66,6 +69,32 @@ OverlapOpt = Annotated[
         help="How long the versions accepted so far keep working (0 to 30d), e.g. 1d, 12h.",
     ),
 ]
+
+
+class _Listed(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+L = TypeVar("L", bound=_Listed)
+
+
+def _list_of_unit(
+    ctx: typer.Context,
+    physical_id: str,
+    as_json: bool,
+    title: str,
+    fetch: Callable[[Platform, PhysicalId], list[L]],
+    show: Callable[[str, list[L]], None],
+) -> None:
+    """A `list` command: the unit (404 when unknown), then its credentials as JSON or as
+    the table `show` draws under "<title> of <unit>"."""
+    platform = state(ctx).platform()
+    unit = platform.identity.get_physical(physical_id)
+    items = fetch(platform, unit.physical_id)
+    if as_json:
+        output.emit_json([item.to_json() for item in items])
+        return
+    show(f"{title} of {unit.physical_id}", items)
 
 
 # ---- token keys ------------------------------------------------------------------------------
@@ -167,13 +196,10 @@ def list_token_keys(
     ctx: typer.Context, physical_id: PhysicalIdArg, as_json: output.JsonFlag = False
 ) -> None:
     """List a unit's token key versions (never the keys)."""
-    platform = state(ctx).platform()
-    unit = platform.identity.get_physical(physical_id)
-    versions = platform.device_auth.token_keys.list_versions(unit.physical_id)
-    if as_json:
-        output.emit_json([v.to_json() for v in versions])
-        return
-    _show_versions(f"Token keys of {unit.physical_id}", versions)
+    _list_of_unit(
+        ctx, physical_id, as_json, "Token keys",
+        lambda p, pid: p.device_auth.token_keys.list_versions(pid), _show_versions,
+    )
 
 
 @token_key_app.command(
@@ -264,13 +290,10 @@ def list_public_keys(
     ctx: typer.Context, physical_id: PhysicalIdArg, as_json: output.JsonFlag = False
 ) -> None:
     """List the public keys registered for a unit."""
-    platform = state(ctx).platform()
-    unit = platform.identity.get_physical(physical_id)
-    keys = platform.device_auth.public_keys.list_for(unit.physical_id)
-    if as_json:
-        output.emit_json([k.to_json() for k in keys])
-        return
-    _show_public_keys(f"Public keys of {unit.physical_id}", keys)
+    _list_of_unit(
+        ctx, physical_id, as_json, "Public keys",
+        lambda p, pid: p.device_auth.public_keys.list_for(pid), _show_public_keys,
+    )
 
 
 @public_key_app.command(
