@@ -17,7 +17,15 @@ chain, revocation, unit state and policy checks; live-revocation watch; audit of
 the devices are registered units with certificates from the platform's CA. Levels and
 repeats alternate gateway and Mosquitto so both see the same machine load.
 `--profile FILE` records the gateway's process with py-spy (`pip install py-spy`) during its
-runs (raw collapsed stacks, `--native`: OpenSSL's C frames included).
+runs (raw collapsed stacks, `--native`: OpenSSL's C frames included; `--profile-gil`: only
+the thread holding the GIL, Python frames, which disturbs the run far less).
+
+Each gateway run also reports its CPU per connection by kind of thread
+(`server_cpu_ms_per_conn_by_thread`): the event loop (`devicetrust-gateway`: TLS handshakes
+and the MQTT state machine), the loop's executor threads (`uvloop` or `asyncio`: device
+authentication), `gateway-feedback` and `gateway-revocation-watch`. With `--devices` well
+above what connects in a run (e.g. `--devices 4000 --seconds 10`), nearly every connection
+is a device's first since the start: the cold path (no verified chain or policy kept).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +167,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds() -> dict[str, float]:
+    """CPU time used so far by each kind of thread of this process (the gateway's event loop,
+    the authentication workers, feedback delivery, ...), by thread name without its number."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    used: dict[str, float] = {}
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        name = names.get(int(task.name), "other")
+        kind = name.split(" ")[0].rstrip("0123456789_-") or "other"
+        ticks = int(fields[11]) + int(fields[12])
+        used[kind] = used.get(kind, 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def _per_connection(
+    after: dict[str, float], before: dict[str, float], connections: int
+) -> dict[str, float]:
+    """CPU ms per connection of each kind of thread between two `thread_cpu_seconds`."""
+    used = {kind: seconds - before.get(kind, 0.0) for kind, seconds in after.items()}
+    return {
+        kind: round(seconds * 1000 / max(connections, 1), 2)
+        for kind, seconds in sorted(used.items(), key=lambda item: -item[1])
+        if seconds > 0
+    }
+
+
 def process_of(config: Path) -> int:
     """The pid of the Mosquitto started with `config`."""
     for entry in Path("/proc").iterdir():
@@ -170,16 +208,17 @@ def process_of(config: Path) -> int:
     raise RuntimeError("the mosquitto process is not found")
 
 
-def _profiler(path: str | None, seconds: float) -> subprocess.Popen[bytes] | None:
+def _profiler(path: str | None, seconds: float, *, gil: bool) -> subprocess.Popen[bytes] | None:
     if path is None:
         return None
+    mode = ["--gil", "--nonblocking"] if gil else ["--native"]
     return subprocess.Popen(
         [
             "py-spy",
             "record",
             "--pid",
             str(os.getpid()),
-            "--native",
+            *mode,
             "--format",
             "raw",
             "--rate",
@@ -226,8 +265,10 @@ def measure(args: argparse.Namespace, url: str, folder: Path) -> dict[str, Any]:
                                 if broker == "gateway"
                                 else None,
                                 args.seconds,
+                                gil=args.profile_gil,
                             )
                             before = cpu_seconds(pids[broker])
+                            threads_before = thread_cpu_seconds()
                             report = drive(
                                 binary,
                                 port,
@@ -239,6 +280,10 @@ def measure(args: argparse.Namespace, url: str, folder: Path) -> dict[str, Any]:
                                 mqtt=args.mqtt,
                             )
                             used = cpu_seconds(pids[broker]) - before
+                            if broker == "gateway":
+                                report["server_cpu_ms_per_conn_by_thread"] = _per_connection(
+                                    thread_cpu_seconds(), threads_before, report["connections"]
+                                )
                             if spy is not None:
                                 spy.wait(60)
                             report["server_cpu_ms_per_conn"] = round(
@@ -268,6 +313,8 @@ def _progress(broker: str, level: int, attempt: int, report: dict[str, Any]) -> 
         f"{report['latency_ms']['connack']['p99']}",
         file=sys.stderr,
     )
+    if "server_cpu_ms_per_conn_by_thread" in report:
+        print(f"{'':10} by thread: {report['server_cpu_ms_per_conn_by_thread']}", file=sys.stderr)
 
 
 def main() -> None:
@@ -285,6 +332,9 @@ def main() -> None:
     parser.add_argument("--mqtt", type=int, choices=[4, 5], default=5, help="4: MQTT 3.1.1")
     parser.add_argument("--devices", type=int, default=0, help="default: 2x the top level")
     parser.add_argument("--profile", help="py-spy raw output prefix for the gateway runs")
+    parser.add_argument(
+        "--profile-gil", action="store_true", help="profile the GIL holder only (py-spy --gil)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name, database(args.backend) as url:
         report = measure(args, url, Path(name))

@@ -1,6 +1,7 @@
-"""The opt-in cache (`cache_ttl`, `status_ttl`): a change made elsewhere is seen within the
-TTL and never later; a change made through the service is seen at once; unknown keys are
-never cached. Off by default: then every authentication reads the database."""
+"""The opt-in cache of token key rows (`cache_ttl`): a change made elsewhere is seen within
+the TTL and never later; a change made through the service is seen at once; unknown keys are
+never cached. Off by default: then every authentication reads the database. Certificate
+authentication never uses it: a revocation or a suspension is seen at the next one."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ TTL = timedelta(seconds=5)
 def cached(
     db: Database, clock: FixedClock, vault: Vault, pki: PkiService, hierarchy: Hierarchy
 ) -> DeviceAuthService:
-    verifier = device_verifier(pki, clock, status_ttl=TTL)
+    verifier = device_verifier(pki, clock)
     return DeviceAuthService(db, clock, vault, cert_verifier=verifier, cache_ttl=TTL)
 
 
@@ -80,20 +81,23 @@ def test_changes_through_the_service_are_seen_at_once(
     assert cached.authenticate_hmac_token(unknown_before, resource=RESOURCE).credential_id == "2"
 
 
-def test_cached_certificate_status_sees_a_revocation_within_the_ttl(
+def test_certificate_authentication_sees_a_revocation_and_a_suspension_at_once(
     cached: DeviceAuthService,
     unit: PhysicalIdentity,
-    clock: FixedClock,
     pki: PkiService,
     hierarchy: Hierarchy,
+    identity: IdentityService,
 ) -> None:
+    """Even with `cache_ttl`: the verified path is kept, the status and state never are."""
     key = ec.generate_private_key(ec.SECP256R1())
     issued = pki.issue_from_csr(make_csr(key), unit.physical_id, Profile.DEVICE, actor=ACTOR)
     chain = [issued.certificate.public_bytes(Encoding.DER), hierarchy.issuing.der]
     cached.authenticate_certificate(chain)
-    pki.revoke(issued.serial, "keyCompromise", actor=ACTOR)
+    identity.set_state(unit.physical_id, DeviceState.SUSPENDED, actor=ACTOR)
+    assert code_of(lambda: cached.authenticate_certificate(chain)) == "auth.unit_suspended"
+    identity.set_state(unit.physical_id, DeviceState.ACTIVE, actor=ACTOR)
     cached.authenticate_certificate(chain)
-    clock.advance(TTL)
+    pki.revoke(issued.serial, "keyCompromise", actor=ACTOR)
     assert code_of(lambda: cached.authenticate_certificate(chain)) == "auth.cert_revoked"
 
 

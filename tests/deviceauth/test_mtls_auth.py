@@ -5,6 +5,7 @@ unit out of service, or no longer holding the name its certificate carries, is r
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,39 @@ def test_method_not_allowed_and_no_verifier(
         bare.authenticate_certificate(chain)
     bare.use_cert_verifier(device_verifier(pki, clock))
     assert bare.authenticate_certificate(chain).physical_id == unit.physical_id
+
+
+def test_a_kept_path_still_sees_revocation_state_and_expiry(
+    auth: DeviceAuthService,
+    unit: PhysicalIdentity,
+    pki: PkiService,
+    hierarchy: Hierarchy,
+    identity: IdentityService,
+    clock: FixedClock,
+) -> None:
+    """The verified path of a leaf is kept between authentications; what can change is not:
+    the unit's state, the certificate's status (a hold, then its release), and the time."""
+    issued = device_cert(pki, unit)
+    chain = der_chain(issued, hierarchy)
+    auth.authenticate_certificate(chain)
+    identity.set_state(unit.physical_id, DeviceState.SUSPENDED, actor=ACTOR)
+    assert refused(auth, chain).code == "auth.unit_suspended"
+    identity.set_state(unit.physical_id, DeviceState.ACTIVE, actor=ACTOR)
+    pki.revoke(issued.serial, "certificateHold", actor=ACTOR)
+    assert refused(auth, chain).code == "auth.cert_revoked"
+    pki.release_hold(issued.serial, actor=ACTOR)
+    auth.authenticate_certificate(chain)
+    clock.advance(issued.not_after - clock.now() + timedelta(seconds=1))
+    assert refused(auth, chain).code == "auth.cert_expired"
+
+
+def test_a_kept_path_answers_only_the_same_presented_chain(
+    auth: DeviceAuthService, unit: PhysicalIdentity, pki: PkiService, hierarchy: Hierarchy
+) -> None:
+    """A chain the verifier refuses for a certificate after the leaf (which it otherwise
+    ignores) stays refused after the same leaf was accepted alone."""
+    issued = device_cert(pki, unit)
+    leaf = issued.certificate.public_bytes(Encoding.DER)
+    auth.authenticate_certificate([leaf])
+    assert refused(auth, [leaf, b"\x30\x03\x02\x01\x01"]).code == "auth.cert_malformed"
+    assert refused(auth, [leaf] * 9).code == "auth.cert_malformed"

@@ -1,6 +1,6 @@
-"""A small time-bounded cache of what authentication reads from the database (a key row and
-its unit's standing, a certificate's status), so a busy entry point is not one query per
-connection.
+"""A small time-bounded cache of what token authentication reads from the database (a key
+row and its unit's standing), so a busy entry point is not one query per connection.
+Certificate authentication does not use it (`mtls_auth` reads status and standing each time).
 
 Off by default (`ttl` zero: every authentication reads the database). With a TTL, a change
 made elsewhere (another process suspends a unit, revokes a key) is seen at most `ttl` later;

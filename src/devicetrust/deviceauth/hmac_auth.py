@@ -33,7 +33,13 @@ from sqlalchemy import bindparam, select
 
 from devicetrust.deviceauth import rules
 from devicetrust.deviceauth._cache import TtlCache
-from devicetrust.deviceauth._unit import STANDING_COLUMNS, UnitStanding, with_standing
+from devicetrust.deviceauth._read_once import read_once
+from devicetrust.deviceauth._unit import (
+    STANDING_COLUMNS,
+    UnitStanding,
+    standing_limits,
+    with_standing,
+)
 from devicetrust.deviceauth.errors import (
     KeyRetired,
     KeyRevoked,
@@ -96,7 +102,7 @@ class HmacTokenAuthenticator:
         self._db = db
         self._clock = clock
         self._keys = keys
-        self._limits_for = limits_for
+        self._limits_for = standing_limits(limits_for)
         self._replay = replay
         self._cache: TtlCache[tuple[str, int], _KeyEntry] = TtlCache(clock, cache_ttl)
         self._decoy = bytearray(secrets.token_bytes(32))
@@ -105,9 +111,10 @@ class HmacTokenAuthenticator:
         self._cache.clear()
 
     def authenticate(
-        self, token: object, *, resource: str, spend: bool = True
+        self, token: object, *, resource: str, spend: bool = True, source: str | None = None
     ) -> AuthenticatedDevice:
-        """`spend=False` (a dry run) refuses a spent nonce but records nothing."""
+        """`spend=False` (a dry run) refuses a spent nonce but records nothing. `source`:
+        the peer's address, checked against the unit's networks once the token is spent."""
         parsed = decode_token(token)
         now = self._clock.now()
         pid, number = parsed.physical_id, parsed.key_version
@@ -128,7 +135,7 @@ class HmacTokenAuthenticator:
             raise TokenInvalid("the token's MAC does not verify", version=number)
         if not hmac.compare_digest(parsed.resource.encode(), resource.encode()):
             raise TokenWrongAudience("the token is for another resource", resource=parsed.resource)
-        limits = self._limits_for(pid)
+        limits = self._limits_for(entry.unit)
         rules.check_method(limits, AuthMethod.HMAC_TOKEN)
         if limits.require_nonce and parsed.nonce is None:
             raise NonceRequired("the unit's tokens must carry a nonce")
@@ -148,6 +155,8 @@ class HmacTokenAuthenticator:
                 at=now,
                 until=rules.replay_horizon(expires, limits),
             )
+        if source is not None:
+            rules.check_source(limits, source)
         return AuthenticatedDevice(
             physical_id=entry.unit.physical_id,
             logical_name=entry.unit.logical_name,
@@ -158,11 +167,10 @@ class HmacTokenAuthenticator:
         )
 
     def _load(self, physical_id: str, number: int) -> _KeyEntry | None:
-        with self._db.read() as session:
-            found = session.execute(_KEY_AND_UNIT, {"pid": physical_id, "version": number}).first()
+        found = read_once(self._db, _KEY_AND_UNIT, {"pid": physical_id, "version": number})
         if found is None:
             return None
-        origin, sealed, created_at, retires_at, revoked_at, state, logical_id, name = found
+        origin, sealed, created_at, retires_at, revoked_at, *standing = found
         version = TokenKeyVersion(
             physical_id=PhysicalId(physical_id),
             version=number,
@@ -172,5 +180,5 @@ class HmacTokenAuthenticator:
             revoked_at=revoked_at,
             destroyed=sealed is None,
         )
-        unit = UnitStanding.from_columns(physical_id, state, logical_id, name)
+        unit = UnitStanding.from_columns(physical_id, standing)
         return _KeyEntry(version, sealed, unit)

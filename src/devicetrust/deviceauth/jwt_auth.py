@@ -40,7 +40,12 @@ from sqlalchemy import bindparam, select
 
 from devicetrust.deviceauth import rules
 from devicetrust.deviceauth._cache import TtlCache
-from devicetrust.deviceauth._unit import STANDING_COLUMNS, UnitStanding, with_standing
+from devicetrust.deviceauth._unit import (
+    STANDING_COLUMNS,
+    UnitStanding,
+    standing_limits,
+    with_standing,
+)
 from devicetrust.deviceauth.errors import (
     AlgorithmRefused,
     InvalidDeviceKey,
@@ -180,7 +185,7 @@ class JwtAuthenticator:
     ) -> None:
         self._db = db
         self._clock = clock
-        self._limits_for = limits_for
+        self._limits_for = standing_limits(limits_for)
         self._replay = replay
         self._cache: TtlCache[tuple[str, str], _KeyEntry] = TtlCache(clock, cache_ttl)
 
@@ -188,9 +193,10 @@ class JwtAuthenticator:
         self._cache.clear()
 
     def authenticate(
-        self, token: object, *, audience: str, spend: bool = True
+        self, token: object, *, audience: str, spend: bool = True, source: str | None = None
     ) -> AuthenticatedDevice:
-        """`spend=False` (a dry run) refuses a spent jti but records nothing."""
+        """`spend=False` (a dry run) refuses a spent jti but records nothing. `source`: the
+        peer's address, checked against the unit's networks once the jti is spent."""
         header = read_header(token)
         assert isinstance(token, str)
         now = self._clock.now()
@@ -199,7 +205,7 @@ class JwtAuthenticator:
             algorithm = algorithm_for(key)
         except InvalidDeviceKey as exc:  # a P-384 certificate key, say
             raise AlgorithmRefused("the key's type signs no device JWT") from exc
-        limits = self._limits_for(unit.physical_id)
+        limits = self._limits_for(unit)
         if header["alg"] != algorithm.value or algorithm not in limits.jwt_algorithms:
             raise AlgorithmRefused(
                 "the token's alg is not the one its key pins, or not allowed for the unit",
@@ -229,6 +235,8 @@ class JwtAuthenticator:
                 at=now,
                 until=rules.replay_horizon(expires, limits),
             )
+        if source is not None:
+            rules.check_source(limits, source)
         return AuthenticatedDevice(
             physical_id=unit.physical_id,
             logical_name=unit.logical_name,
@@ -273,7 +281,7 @@ class JwtAuthenticator:
         row, *standing = found
         return _KeyEntry(
             key=load_registered(row.public_key_pem),
-            unit=UnitStanding.from_columns(row.physical_id, *standing),
+            unit=UnitStanding.from_columns(row.physical_id, standing),
             credential_id=kid,
             revoked=row.revoked_at is not None,
             not_before=None,
@@ -292,7 +300,7 @@ class JwtAuthenticator:
         key = _certificate_key(cert.der)
         return _KeyEntry(
             key=key if isinstance(key, VerificationKey) else None,
-            unit=UnitStanding.from_columns(cert.physical_id, *standing),
+            unit=UnitStanding.from_columns(cert.physical_id, standing),
             credential_id=serial_text(int(cert.serial, 16)),
             revoked=cert.revoked_at is not None,
             not_before=cert.not_before,

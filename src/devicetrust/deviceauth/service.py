@@ -46,7 +46,6 @@ from devicetrust.deviceauth.records import (
     default_limits,
 )
 from devicetrust.deviceauth.replay import ReplayLedger
-from devicetrust.deviceauth.rules import check_source
 from devicetrust.deviceauth.token_keys import TokenKeys
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import ConfigurationError
@@ -96,9 +95,11 @@ class DeviceAuthService:
         failure_limiter: FailureLimiter | None = None,
         group_commit: bool = True,
     ) -> None:
-        """`cache_ttl` (0 to 60 s, off by default): how long a key row and its unit's state
-        may be served from memory (see `_cache`); changes made through this service clear
-        the cache at once, changes made elsewhere are seen within `cache_ttl`.
+        """`cache_ttl` (0 to 60 s, off by default): how long a token key row and its unit's
+        state may be served from memory to HMAC and JWT authentications (see `_cache`);
+        changes made through this service clear the cache at once, changes made elsewhere
+        are seen within `cache_ttl`. Certificate authentication never uses it: it reads the
+        chain's revocation status and the unit's state anew each time (`mtls_auth`).
         `failure_limiter`: failed authentications per source address (the `source` an entry
         point passes); a source over its budget is refused before any work and unaudited.
         `group_commit`: concurrent authentications write their spent nonces/jtis in one
@@ -107,7 +108,6 @@ class DeviceAuthService:
         self._db = db
         self._clock = clock
         self._limits_for = limits_for
-        self._cache_ttl = cache_ttl
         self.token_keys = TokenKeys(db, clock, sealer, on_change=self.clear_caches)
         self.public_keys = DevicePublicKeys(db, clock, on_change=self.clear_caches)
         self._replay = ReplayLedger(db, group_commit=group_commit)
@@ -121,9 +121,7 @@ class DeviceAuthService:
 
     def use_cert_verifier(self, verifier: ChainVerifier) -> None:
         """Swap the chain verifier (after a CA rotation or import changed the trust roots)."""
-        self._mtls = CertificateAuthenticator(
-            self._db, self._clock, verifier, self._limits_for, cache_ttl=self._cache_ttl
-        )
+        self._mtls = CertificateAuthenticator(self._db, self._clock, verifier, self._limits_for)
 
     def clear_caches(self) -> None:
         """Forget every cached key row and unit state (e.g. on a `device.state_changed`,
@@ -149,8 +147,7 @@ class DeviceAuthService:
             )
         self._check_source(source)
         try:
-            with self._db.snapshot():  # status, standing and policy: one read session
-                return self._from_allowed_source(self._mtls.authenticate(chain), source)
+            return self._mtls.authenticate(chain, source=source)
         except AuthRefused as exc:
             claimed = claimed_physical_id(chain)
             self._refused(exc, AuthMethod.MTLS, claimed, entry_point, source)
@@ -169,8 +166,9 @@ class DeviceAuthService:
         check, but a valid nonce is not spent (a spent one is still refused)."""
         self._check_source(source)
         try:
-            device = self._hmac.authenticate(token, resource=resource, spend=not dry_run)
-            return self._from_allowed_source(device, source)
+            return self._hmac.authenticate(
+                token, resource=resource, spend=not dry_run, source=source
+            )
         except AuthRefused as exc:
             found = _CLAIMED_ID.search(token[:128]) if isinstance(token, str) else None
             claimed = found[1] if found else None
@@ -190,8 +188,9 @@ class DeviceAuthService:
         but a valid jti is not spent (a spent one is still refused)."""
         self._check_source(source)
         try:
-            device = self._jwt.authenticate(token, audience=audience, spend=not dry_run)
-            return self._from_allowed_source(device, source)
+            return self._jwt.authenticate(
+                token, audience=audience, spend=not dry_run, source=source
+            )
         except AuthRefused as exc:
             claimed = _claimed_jwt_subject(token)
             self._refused(exc, AuthMethod.JWT, claimed, entry_point, source)
@@ -203,13 +202,6 @@ class DeviceAuthService:
         """Periodic upkeep: forget spent nonces/jtis that can no longer be replayed, and
         erase the keys of token key versions past their retirement."""
         return self._replay.purge(self._clock.now()) + self.token_keys.purge()
-
-    def _from_allowed_source(
-        self, device: AuthenticatedDevice, source: str | None
-    ) -> AuthenticatedDevice:
-        if source is not None:
-            check_source(self._limits_for(device.physical_id), source)
-        return device
 
     def _check_source(self, source: str | None) -> None:
         if self._limiter is None or source is None:

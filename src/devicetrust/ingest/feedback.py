@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, bindparam, func, literal, select, update
 
 from devicetrust.domain.clock import Clock
 from devicetrust.domain.errors import Conflict, InvalidInput, NotFound
@@ -41,6 +41,26 @@ MAX_FEEDBACK_BYTES = 16 * 1024
 MAX_TTL = timedelta(days=30)
 SENT_ACTION = "feedback.sent"
 _AUDITED_KEYS = 32  # top-level keys named in the audit entry at most (each cut to 64 chars)
+
+
+# Does any pending feedback (expired or not) wait for an identity these units hold? An index
+# probe per unit (its open binding, then the identity's feedback), read without a write lock.
+_PENDING_FOR_UNITS = (
+    select(literal(1))
+    .select_from(BindingRow)
+    .join(
+        FeedbackRow,
+        and_(
+            FeedbackRow.logical_id == BindingRow.logical_id,
+            FeedbackRow.status == FeedbackStatus.PENDING.value,
+        ),
+    )
+    .where(
+        BindingRow.physical_id.in_(bindparam("units", expanding=True)),
+        BindingRow.ended_at.is_(None),
+    )
+    .limit(1)
+)
 
 
 def wire_payload(payload: Mapping[str, Any]) -> bytes:
@@ -135,7 +155,10 @@ class FeedbackQueue:
         """Pending feedback whose identity has a holder now, oldest first; expires what
         outlived its time to live. With `units`, only feedback for the identities those
         units hold (a transport asks for its connected devices: offline holders then never
-        crowd them out of the `limit`)."""
+        crowd them out of the `limit`); when none waits for them (the usual answer for a
+        unit that just connected), one read says so and nothing is written."""
+        if units is not None and not self._any_pending(units):
+            return []
         now = self._clock.now()
         with self._db.transaction() as session:
             session.execute(
@@ -166,6 +189,13 @@ class FeedbackQueue:
                     row.attempts += 1
                     routed.append(Routed(_to_feedback(row), PhysicalId(holder)))
             return routed
+
+    def _any_pending(self, units: Collection[str]) -> bool:
+        if not units:
+            return False
+        with self._db.read() as session:
+            found = session.connection().execute(_PENDING_FOR_UNITS, {"units": list(units)})
+            return found.first() is not None
 
     def mark_published(self, feedback_id: str, physical_id: str) -> None:
         """The broker acknowledged the feedback on `physical_id`'s topic."""

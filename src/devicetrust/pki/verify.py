@@ -21,6 +21,12 @@ Checks, in this order (each refusal names the first failed check):
 Steps 1-4 read only the presented leaf, so they can say precisely what is wrong with it;
 nothing they read is returned until steps 5-6 have passed.
 
+Steps 1-5 depend only on the leaf, the trust material and the time: `path_der` / `path_pem`
+/ `path` stop there and return a `VerifiedPath` (not a device: it says when it holds and
+which certificates still need their status), which a caller may keep for that leaf and
+judge again with statuses read anew each time (`VerifiedPath.judged`, step 6). `verify*`
+do both in one call, with the statuses from the `StatusSource`.
+
 Never trusts a presented intermediate: certificates after the leaf are ignored and paths are
 built from the configured intermediates only. `cryptography`'s path builder is exponential in
 intermediates sharing one subject and key (x509-limbo
@@ -57,7 +63,7 @@ from devicetrust.pki._cert_refusals import (
     CertWrongUsage,
 )
 from devicetrust.pki._device_identity import device_identity
-from devicetrust.pki.status import CertStatus, StatusSource
+from devicetrust.pki.status import CertStatus, StatusInfo, StatusSource
 
 __all__ = [
     "MAX_PRESENTED_CERTIFICATES",
@@ -72,7 +78,9 @@ __all__ = [
     "CertificateRefused",
     "DeviceCertVerifier",
     "VerifiedDevice",
+    "VerifiedPath",
     "VerifierConfigInvalid",
+    "check_statuses",
     "path_policy",
 ]
 
@@ -101,6 +109,68 @@ class VerifiedDevice:
     chain: tuple[x509.Certificate, ...]  # leaf first, trust anchor last
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedPath:
+    """Steps 1-5 passed for a leaf: it is a device certificate naming `physical_id` and
+    chains (`chain`, leaf first, trust anchor last) to a trust root. It holds at any time
+    between `valid_from` and `valid_until` (the validity all certificates of the chain
+    share) under the same trust material. Not a verified device: `judged` (step 6) needs the
+    status of each certificate below the anchor (`status_pairs`), read anew."""
+
+    physical_id: PhysicalId
+    logical_name: LogicalName | None
+    chain: tuple[x509.Certificate, ...]
+    valid_from: datetime
+    valid_until: datetime
+
+    def holds_at(self, now: datetime) -> bool:
+        return self.valid_from <= now <= self.valid_until
+
+    def status_pairs(self) -> list[tuple[x509.Certificate, x509.Certificate]]:
+        """(certificate, its issuer) for each certificate below the anchor, leaf first."""
+        return list(itertools.pairwise(self.chain))
+
+    def judged(self, statuses: Sequence[StatusInfo]) -> VerifiedDevice:
+        """Step 6 with the statuses of `status_pairs()`, in that order (`check_statuses`)."""
+        check_statuses([cert.serial_number for cert, _ in self.status_pairs()], statuses)
+        leaf = self.chain[0]
+        return VerifiedDevice(
+            physical_id=self.physical_id,
+            logical_name=self.logical_name,
+            serial=leaf.serial_number,
+            not_after=leaf.not_valid_after_utc,
+            chain=self.chain,
+        )
+
+
+def check_statuses(serials: Sequence[int], statuses: Sequence[StatusInfo]) -> None:
+    """Step 6: the statuses of the certificates below a path's anchor (their `serials`,
+    leaf first), in that order: any REVOKED refuses (the first one is named), then any
+    UNKNOWN."""
+    if len(statuses) != len(serials):
+        raise ValueError(f"{len(serials)} statuses are needed, got {len(statuses)}")
+    unknown: tuple[int, int] | None = None
+    for position, (serial, info) in enumerate(zip(serials, statuses, strict=True)):
+        if info.status is CertStatus.REVOKED:
+            raise CertRevoked(
+                "the leaf certificate is revoked"
+                if position == 0
+                else "a CA certificate of the chain is revoked",
+                serial=f"{serial:x}",
+                position=position,
+                reason=info.reason.value if info.reason is not None else None,
+            )
+        if info.status is not CertStatus.GOOD and unknown is None:
+            unknown = (position, serial)
+    if unknown is not None:
+        position, serial = unknown
+        raise CertUnknown(
+            "the certificate authority has no record of a certificate in the chain",
+            serial=f"{serial:x}",
+            position=position,
+        )
+
+
 def path_policy(store: Store, at: datetime) -> PolicyBuilder:
     """The path-validation policy devices are verified with (also run by the x509-limbo
     harness): `cryptography`'s defaults (webpki profile, max depth 8) at time `at`."""
@@ -127,16 +197,28 @@ class DeviceCertVerifier:
 
     def verify_pem(self, pem: bytes) -> VerifiedDevice:
         """A chain as concatenated PEM certificates, leaf first."""
+        return self._judged(self.path_pem(pem))
+
+    def verify_der(self, chain: Sequence[bytes]) -> VerifiedDevice:
+        """A chain as DER certificates (as a TLS handshake delivers it), leaf first."""
+        return self._judged(self.path_der(chain))
+
+    def verify(self, chain: Sequence[x509.Certificate]) -> VerifiedDevice:
+        """A parsed chain, leaf first; only the leaf is used (see the module docstring)."""
+        return self._judged(self.path(chain))
+
+    def path_pem(self, pem: bytes) -> VerifiedPath:
+        """Steps 1-5 for concatenated PEM certificates, leaf first."""
         if len(pem) > MAX_PEM_BYTES:
             raise CertMalformed("the presented PEM chain is too large", size=len(pem))
         try:
             certificates = x509.load_pem_x509_certificates(pem)
         except (ValueError, x509.InvalidVersion) as exc:
             raise CertMalformed("the presented chain is not PEM X.509 certificates") from exc
-        return self.verify(certificates)
+        return self.path(certificates)
 
-    def verify_der(self, chain: Sequence[bytes]) -> VerifiedDevice:
-        """A chain as DER certificates (as a TLS handshake delivers it), leaf first."""
+    def path_der(self, chain: Sequence[bytes]) -> VerifiedPath:
+        """Steps 1-5 for DER certificates, leaf first."""
         _check_count(len(chain))
         certificates = []
         for position, der in enumerate(chain):
@@ -146,10 +228,10 @@ class DeviceCertVerifier:
                 raise CertMalformed(
                     "a presented certificate is not DER X.509", position=position
                 ) from exc
-        return self.verify(certificates)
+        return self.path(certificates)
 
-    def verify(self, chain: Sequence[x509.Certificate]) -> VerifiedDevice:
-        """A parsed chain, leaf first; only the leaf is used (see the module docstring)."""
+    def path(self, chain: Sequence[x509.Certificate]) -> VerifiedPath:
+        """Steps 1-5 for a parsed chain, leaf first; only the leaf is used."""
         _check_count(len(chain))
         leaf = chain[0]
         now = self._clock.now()
@@ -157,13 +239,20 @@ class DeviceCertVerifier:
         _check_leaf_usage(leaf)
         physical_id, logical_name = device_identity(leaf)
         built = self._build_path(leaf, now)
-        self._check_status(built)
-        return VerifiedDevice(
+        return VerifiedPath(
             physical_id=physical_id,
             logical_name=logical_name,
-            serial=leaf.serial_number,
-            not_after=leaf.not_valid_after_utc,
             chain=built,
+            valid_from=max(c.not_valid_before_utc for c in built),
+            valid_until=min(c.not_valid_after_utc for c in built),
+        )
+
+    def _judged(self, path: VerifiedPath) -> VerifiedDevice:
+        return path.judged(
+            [
+                self._status.status_of(issuer, cert.serial_number)
+                for cert, issuer in path.status_pairs()
+            ]
         )
 
     def _build_path(self, leaf: x509.Certificate, now: datetime) -> tuple[x509.Certificate, ...]:
@@ -185,30 +274,6 @@ class DeviceCertVerifier:
                 "the device certificate is itself a trust root", serial=f"{leaf.serial_number:x}"
             )
         return built
-
-    def _check_status(self, built: tuple[x509.Certificate, ...]) -> None:
-        """Each certificate below the anchor against its issuer; revoked beats unknown."""
-        unknown: tuple[int, x509.Certificate] | None = None
-        for position, (cert, issuer) in enumerate(itertools.pairwise(built)):
-            info = self._status.status_of(issuer, cert.serial_number)
-            if info.status is CertStatus.REVOKED:
-                raise CertRevoked(
-                    "the leaf certificate is revoked"
-                    if position == 0
-                    else "a CA certificate of the chain is revoked",
-                    serial=f"{cert.serial_number:x}",
-                    position=position,
-                    reason=info.reason.value if info.reason is not None else None,
-                )
-            if info.status is not CertStatus.GOOD and unknown is None:
-                unknown = (position, cert)
-        if unknown is not None:
-            position, cert = unknown
-            raise CertUnknown(
-                "the certificate authority has no record of a certificate in the chain",
-                serial=f"{cert.serial_number:x}",
-                position=position,
-            )
 
 
 def _check_count(count: int) -> None:

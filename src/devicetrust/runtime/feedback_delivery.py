@@ -9,7 +9,13 @@ devices' `{prefix}/{physical-id}/feedback` topics, and their acknowledgments bac
 The gateway's hooks only post an event (`SimpleQueue.put` never blocks its loop); the thread
 does the database work. Each round it records the acknowledgments, then publishes what is
 due: at once for a unit that just connected (its queued feedback), and every `interval` for
-all connected units (feedback sent while they are online). Status transitions:
+all connected units (feedback sent while they are online). Units that connect wait in a list
+and wake the thread once; rounds are at least `spacing` (10 ms) apart, so under a stream of
+connections the units of that moment are asked about in one query (usually answered
+"nothing waits" by one read, `FeedbackQueue.due`) instead of one wake-up and query each. A
+unit connecting when no round ran in the last `spacing` is served at once, any other within
+`spacing` (a device subscribes after its CONNACK anyway; until then its session keeps it).
+Status transitions:
 
     pending --gateway took it (SENT or QUEUED in the session)--> published
     published --the device's PUBACK for it (QoS 1)-------------> delivered
@@ -28,6 +34,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
@@ -51,11 +58,6 @@ class Publish(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class _Connected:
-    physical_id: PhysicalId
-
-
-@dataclass(frozen=True, slots=True)
 class _Acked:
     physical_id: PhysicalId
     feedback_id: str
@@ -65,19 +67,27 @@ class _Wake:
     pass
 
 
-_Event = _Connected | _Acked | _Wake
+_Event = _Acked | _Wake
 
 
 class FeedbackDelivery:
-    def __init__(self, feedback: FeedbackQueue, *, batch: int = 100) -> None:
+    def __init__(
+        self, feedback: FeedbackQueue, *, batch: int = 100, spacing: float = 0.01
+    ) -> None:
         self._feedback = feedback
         self._batch = batch
+        self._spacing = spacing
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self._connected: deque[PhysicalId] = deque()  # appends are thread-safe
+        self._wake_posted = False  # a wake for `_connected` is on its way to the thread
 
     # ---- called by the gateway's hooks, on its event loop: never block --------------------
 
     def unit_connected(self, physical_id: PhysicalId) -> None:
-        self._events.put(_Connected(physical_id))
+        self._connected.append(physical_id)
+        if not self._wake_posted:  # the thread clears it before it takes the list
+            self._wake_posted = True
+            self._events.put(_Wake())
 
     def feedback_acked(self, physical_id: PhysicalId, feedback_id: str) -> None:
         self._events.put(_Acked(physical_id, feedback_id))
@@ -95,15 +105,19 @@ class FeedbackDelivery:
         interval: float,
     ) -> None:
         """Until `stop` is set (call `wake()` after setting it): rounds of `run_once`."""
-        next_sweep = time.monotonic()
+        next_sweep = last_round = time.monotonic()
         while not stop.is_set():
             timeout = max(0.0, next_sweep - time.monotonic())
             events: list[_Event] = []
             with contextlib.suppress(queue.Empty):  # a round is due: go on without an event
                 events.append(self._events.get(timeout=timeout))
+            pause = last_round + self._spacing - time.monotonic()
+            if pause > 0:  # the last round was a moment ago: gather this moment's units
+                stop.wait(pause)
             sweep = time.monotonic() >= next_sweep
             if stop.is_set():
                 return
+            last_round = time.monotonic()
             try:
                 self.run_once(publish, online() if sweep else (), events)
             except (OperationalError, DeviceTrustError, TimeoutError) as exc:
@@ -125,14 +139,18 @@ class FeedbackDelivery:
                 pending.append(self._events.get_nowait())
             except queue.Empty:
                 break
+        # Cleared after the queue is drained (a wake taken there is for units taken below)
+        # and before the list is taken: a unit added later posts a wake of its own.
+        self._wake_posted = False
         units: set[PhysicalId] = set(online)
+        while self._connected:
+            units.add(self._connected.popleft())
         for event in pending:
-            if isinstance(event, _Acked):
-                if not self._feedback.mark_delivered(event.feedback_id, event.physical_id):
-                    _log.debug("ack of %s by %s matched no published feedback",
-                               event.feedback_id, event.physical_id)
-            elif isinstance(event, _Connected):
-                units.add(event.physical_id)
+            if isinstance(event, _Acked) and not self._feedback.mark_delivered(
+                event.feedback_id, event.physical_id
+            ):
+                _log.debug("ack of %s by %s matched no published feedback",
+                           event.feedback_id, event.physical_id)
         ordered = sorted(units)
         for start in range(0, len(ordered), CHUNK):
             self._publish(publish, ordered[start : start + CHUNK])
