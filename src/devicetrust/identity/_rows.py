@@ -5,23 +5,57 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    JSON,
+    Insert,
+    String,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from devicetrust.domain.errors import Conflict, NotFound
 from devicetrust.domain.events import EventType
-from devicetrust.domain.ids import LogicalName, PhysicalId, parse_logical_name
+from devicetrust.domain.ids import LogicalName, PhysicalId, parse_logical_name, parse_physical_id
 from devicetrust.domain.lifecycle import DeviceState
 from devicetrust.domain.records import Binding, LogicalIdentity, PhysicalIdentity
 from devicetrust.store.journal import record
 from devicetrust.store.models import (
     BindingRow,
     LogicalIdentityRow,
+    NameReleasesRow,
     PhysicalIdentityRow,
     RetiredNameRow,
 )
+from devicetrust.store.registry import unit_not_found
+from devicetrust.store.types import UTCDateTime
+
+_RELEASES = cast(Table, NameReleasesRow.__table__)
+
+
+def _count_release(postgres: bool) -> Insert:
+    """Built once per dialect: the count raised, the row made when missing (an upsert)."""
+    insert = (postgresql.insert if postgres else sqlite.insert)(_RELEASES)
+    return insert.values(id=1, count=1).on_conflict_do_update(
+        index_elements=["id"], set_={"count": _RELEASES.c.count + 1}
+    )
+
+
+_COUNT_RELEASE = {postgres: _count_release(postgres) for postgres in (False, True)}
+
+
+def count_release(session: Session) -> None:
+    """Record, in the caller's transaction, that a held logical name may be free once it
+    commits (its binding ended, or a rename retired it): pool allocation, which remembers
+    where a pool's first free name was, then looks from the pool's first name again."""
+    session.execute(_COUNT_RELEASE[session.get_bind().dialect.name == "postgresql"])
 
 
 def logical_row(
@@ -86,6 +120,84 @@ def add_logical(
         payload={"logical_id": row.id, "name": name, "attributes": attributes},
     )
     return row
+
+
+def _insert_if_free(postgres: bool) -> Insert:
+    """Built once per dialect: the new identity row, selected only while no renamed identity
+    still resolves by the name, and dropped on a name conflict (ON CONFLICT DO NOTHING)."""
+    free = ~exists().where(
+        RetiredNameRow.name == bindparam("name"),
+        RetiredNameRow.resolvable_until > bindparam("now", type_=UTCDateTime()),
+    )
+    row = select(
+        bindparam("id", type_=String),
+        bindparam("name", type_=String),
+        bindparam("attributes", type_=JSON),
+        bindparam("now", type_=UTCDateTime()),
+        bindparam("now", type_=UTCDateTime()),
+    ).where(free)
+    table = cast(Table, LogicalIdentityRow.__table__)
+    insert = (postgresql.insert if postgres else sqlite.insert)(table)
+    columns = ["id", "name", "attributes", "created_at", "updated_at"]
+    return (
+        insert.from_select(columns, row)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(table.c.id)
+    )
+
+
+_INSERT_IF_FREE = {postgres: _insert_if_free(postgres) for postgres in (False, True)}
+
+
+def add_logical_if_free(
+    session: Session, name: LogicalName, *, now: datetime, actor: str
+) -> LogicalIdentityRow | None:
+    """`add_logical` (no attributes) in one statement, for a name that may be taken: None,
+    and nothing written, when an identity has the name or a renamed one still resolves by it.
+    A concurrent creation of the same name is waited for, then found (never a unique
+    violation)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    logical_id = str(uuid.uuid4())
+    inserted = session.execute(
+        _INSERT_IF_FREE[postgres], {"id": logical_id, "name": name, "attributes": {}, "now": now}
+    ).scalar_one_or_none()
+    if inserted is None:
+        return None
+    # The session takes the row as the one now in the database (no second INSERT, no SELECT).
+    row = LogicalIdentityRow(
+        id=logical_id, name=name, attributes={}, created_at=now, updated_at=now
+    )
+    make_transient_to_detached(row)
+    session.add(row)
+    record(
+        session,
+        at=now,
+        actor=actor,
+        event_type=EventType.LOGICAL_CREATED,
+        subject=name,
+        payload={"logical_id": row.id, "name": name, "attributes": {}},
+    )
+    return row
+
+
+def locked_unit(
+    session: Session, physical_id: str
+) -> tuple[PhysicalIdentityRow, BindingRow | None]:
+    """The unit's row locked FOR UPDATE and its open binding (None: it holds no identity),
+    in one statement; or `identity.physical_not_found`."""
+    pid = parse_physical_id(physical_id)
+    found = session.execute(
+        select(PhysicalIdentityRow, BindingRow)
+        .outerjoin(
+            BindingRow,
+            and_(BindingRow.physical_id == PhysicalIdentityRow.id, BindingRow.ended_at.is_(None)),
+        )
+        .where(PhysicalIdentityRow.id == pid)
+        .with_for_update(of=PhysicalIdentityRow)
+    ).one_or_none()
+    if found is None:
+        raise unit_not_found(pid)
+    return found[0], found[1]
 
 
 def open_binding_of_logical(session: Session, logical_id: str) -> BindingRow | None:

@@ -10,6 +10,7 @@ sorted order, so two operations on the same identity serialise and cannot deadlo
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import select
@@ -34,6 +35,15 @@ from devicetrust.store.models import BindingRow, LogicalIdentityRow, PhysicalIde
 from devicetrust.store.registry import physical_row
 
 
+class _Unread(enum.Enum):
+    """The unit's open binding was not read with its lock: `_open_binding` reads it."""
+
+    UNREAD = "unread"
+
+
+UNREAD = _Unread.UNREAD
+
+
 class BindingOps:
     _db: Database
     _clock: Clock
@@ -56,23 +66,32 @@ class BindingOps:
     ) -> Binding:
         """`bind`, creating the logical identity first (no attributes, `logical.created`)
         when no identity has that name: what allocation does with a name, in one step and
-        fewer round trips than `create_logical` then `bind`. A name still resolving to a
-        renamed identity is refused as `create_logical` refuses it; a concurrent creation
-        of the same name loses at its unique index (`store.constraint_violated`)."""
+        fewer round trips than `create_logical` then `bind` (a new name costs one INSERT;
+        the unit is locked and its binding read in one SELECT). A name still resolving to a
+        renamed identity is refused as `create_logical` refuses it. A race for the name is
+        refused before anything is written (`identity.already_bound`): a concurrent
+        creation of the same name is waited for at its unique index, then found bound."""
         lname = parse_logical_name(name)
         reason = clean_reason(reason)
         now = self._clock.now()
         with self._db.transaction() as session:
-            logical = session.execute(
-                select(LogicalIdentityRow).where(LogicalIdentityRow.name == lname).with_for_update()
-            ).scalar_one_or_none()
+            logical = _rows.add_logical_if_free(session, lname, now=now, actor=actor)
             if logical is None:
-                _rows.check_not_in_grace(session, lname, now)
-                logical = _rows.add_logical(session, lname, {}, now=now, actor=actor)
-            else:
+                logical = session.execute(
+                    select(LogicalIdentityRow)
+                    .where(LogicalIdentityRow.name == lname)
+                    .with_for_update()
+                ).scalar_one_or_none()
+                if logical is None:  # not created: the name is in a rename's grace
+                    _rows.check_not_in_grace(session, lname, now)
+                    raise Conflict(
+                        "identity.already_bound", f"{lname!r} was renamed away meanwhile"
+                    )
                 self._check_free(session, logical)
-            unit = physical_row(session, physical_id, lock=True)
-            return self._bound(session, logical, unit, now=now, actor=actor, reason=reason)
+            unit, held = _rows.locked_unit(session, physical_id)
+            return self._bound(
+                session, logical, unit, now=now, actor=actor, reason=reason, held=held
+            )
 
     def _bound(
         self,
@@ -83,9 +102,12 @@ class BindingOps:
         now: datetime,
         actor: str,
         reason: str,
+        held: BindingRow | _Unread | None = UNREAD,
     ) -> Binding:
         """Open the binding of `unit` to `logical` and record `device.bound`."""
-        row = self._open_binding(session, logical, unit, now=now, actor=actor, reason=reason)
+        row = self._open_binding(
+            session, logical, unit, now=now, actor=actor, reason=reason, held=held
+        )
         record(
             session,
             at=now,
@@ -114,6 +136,7 @@ class BindingOps:
             logical = _rows.logical_row(session, name, now, lock=True)
             row = self._require_holder(session, logical)
             self._close_binding(row, now=now, actor=actor, reason=reason)
+            _rows.count_release(session)
             record(
                 session,
                 at=now,
@@ -254,7 +277,9 @@ class BindingOps:
         now: datetime,
         actor: str,
         reason: str,
+        held: BindingRow | _Unread | None = UNREAD,
     ) -> BindingRow:
+        """`held` is the unit's open binding when the caller read it with the unit's lock."""
         state = DeviceState(unit.state)
         if not can_hold_binding(state):
             raise Conflict(
@@ -263,7 +288,8 @@ class BindingOps:
                 physical_id=unit.id,
                 state=state.value,
             )
-        held = _rows.open_binding_of_physical(session, unit.id)
+        if isinstance(held, _Unread):
+            held = _rows.open_binding_of_physical(session, unit.id)
         if held is not None:
             raise Conflict(
                 "identity.unit_already_bound",
@@ -315,6 +341,7 @@ class BindingOps:
             held = _rows.open_binding_of_physical(session, unit.id)
             if held is not None:
                 self._close_binding(held, now=now, actor=actor, reason="decommissioned")
+                _rows.count_release(session)
         record(
             session,
             at=now,

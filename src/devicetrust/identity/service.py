@@ -267,6 +267,7 @@ class IdentityService(BindingOps, HistoryQueries):
             )
             row.name = target
             row.updated_at = now
+            _rows.count_release(session)  # the old name is free once its grace ends
             binding = _rows.open_binding_of_logical(session, row.id)
             record(
                 session,

@@ -103,8 +103,15 @@ class AuthorityCore:
     def _active_issuers(self, session: Session, roles: Collection[CaRole]) -> dict[CaRole, Issuer]:
         """The active CA of each role that has one: one query, plus one per CA not yet
         cached (after a start or a rotation)."""
+        return self._issuers_for(session, _rows.active_ca_ids(session, roles))
+
+    def _issuers_for(
+        self, session: Session, active: dict[CaRole, tuple[str, str]]
+    ) -> dict[CaRole, Issuer]:
+        """The `Issuer` of each active CA read as (id, certificate SHA-256): from the cache,
+        or from its row (one query per CA not yet cached)."""
         issuers: dict[CaRole, Issuer] = {}
-        for role, (ca_id, cert_sha256) in _rows.active_ca_ids(session, roles).items():
+        for role, (ca_id, cert_sha256) in active.items():
             cached = self._issuers.get(ca_id, cert_sha256)
             issuers[role] = cached or self._issuer_of(_rows.ca_row(session, ca_id))
         return issuers

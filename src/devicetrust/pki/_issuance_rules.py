@@ -54,7 +54,8 @@ class CheckedRequest:
 def check_request(request: IssueRequest) -> CheckedRequest:
     """The checks that need no database, in `issuance.py`'s order: the CSR (its proof of
     possession first), the profile, the subject arguments, the issuer, the lifetime."""
-    verified = verify_csr(request.csr)
+    csr = request.csr
+    verified = csr if isinstance(csr, VerifiedCsr) else verify_csr(csr)
     rule = rule_for(request.profile)
     pid = _check_subject_args(rule, request.physical_id, request.dns_names, request.ip_addresses)
     role = _issuer_role(rule, request.ca_role)

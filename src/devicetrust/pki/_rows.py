@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import CompoundSelect, String, and_, bindparam, literal, select, union
+from sqlalchemy import (
+    Boolean,
+    CompoundSelect,
+    String,
+    and_,
+    bindparam,
+    literal,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.ids import LogicalName, PhysicalId
@@ -181,6 +191,52 @@ _KEY_OWNERS: CompoundSelect[Any] = union(
         IssuedCertificateRow.revocation_reason,
     ).where(IssuedCertificateRow.spki_sha256.in_(bindparam("keys", expanding=True))),
 )
+
+
+# `_KEY_OWNERS` and the active CA of each role asked for, in one round trip: an active CA's
+# row has no `is_ca` (NULL), its certificate hash as `spki_sha256`, its id as `physical_id`
+# and its role as `profile`.
+_OWNERS_AND_ACTIVE_CAS: CompoundSelect[Any] = union(
+    *_KEY_OWNERS.selects,
+    select(
+        literal(None, Boolean).label("is_ca"),
+        CertificateAuthorityRow.cert_sha256,
+        CertificateAuthorityRow.id,
+        CertificateAuthorityRow.role,
+        literal(None, String).label("reason"),
+    ).where(
+        CertificateAuthorityRow.role.in_(bindparam("roles", expanding=True)),
+        CertificateAuthorityRow.status == CaStatus.ACTIVE.value,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuanceLookups:
+    """What issuance reads besides the units: the active CA of each role (id, certificate
+    SHA-256), which keys are CA keys, and every owner each key was certified for."""
+
+    active: dict[CaRole, tuple[str, str]]
+    ca_keys: set[str]
+    owners: dict[str, list[KeyOwner]]
+
+
+def issuance_lookups(
+    session: Session, roles: Collection[CaRole], spki_sha256s: Collection[str]
+) -> IssuanceLookups:
+    """`active_ca_ids` and `key_owners` in one round trip."""
+    found = IssuanceLookups({}, set(), {})
+    params = {"roles": sorted(r.value for r in roles), "keys": sorted(spki_sha256s)}
+    for row in session.execute(_OWNERS_AND_ACTIVE_CAS, params):
+        if row.is_ca is None:
+            found.active[CaRole(row.profile)] = (row.physical_id, row.spki_sha256)
+        elif row.is_ca:
+            found.ca_keys.add(row.spki_sha256)
+        else:
+            found.owners.setdefault(row.spki_sha256, []).append(
+                (row.physical_id, row.profile, row.reason)
+            )
+    return found
 
 
 def key_owners(

@@ -40,7 +40,7 @@ from devicetrust.pki._issuance_rules import (
     check_unit_state,
     judge_key_owner,
 )
-from devicetrust.pki.csr import DeviceKey, check_requested_names
+from devicetrust.pki.csr import DeviceKey, VerifiedCsr, check_requested_names
 from devicetrust.pki.errors import InvalidRequest
 from devicetrust.pki.profiles import (
     ProfileRule,
@@ -69,7 +69,7 @@ MAX_BATCH = 1000
 class IssuanceOps(RevocationOps):
     def issue_from_csr(
         self,
-        csr: bytes | str,
+        csr: bytes | str | VerifiedCsr,
         physical_id: str | None = None,
         profile: Profile | str = Profile.DEVICE,
         *,
@@ -82,7 +82,9 @@ class IssuanceOps(RevocationOps):
     ) -> IssuedCertificate:
         """Issue a certificate of `profile` for the key in `csr`.
 
-        Device and birth profiles need `physical_id`; server needs `dns_names` and/or
+        `csr` is PEM or DER, or what `verify_csr` returned for it (a caller that verified
+        it already: not parsed and verified twice). Device and birth profiles need
+        `physical_id`; server needs `dns_names` and/or
         `ip_addresses`; `ca_role` picks the manufacturing CA for an OCSP signer. The returned
         certificate is already committed to the database."""
         request = IssueRequest(
@@ -135,16 +137,19 @@ class IssuanceOps(RevocationOps):
     def _issue_checked(
         self, checked: Sequence[CheckedRequest], *, actor: str, name_index: bool
     ) -> list[IssuedCertificate]:
-        """The database half of issuance, for requests that passed `check_request`: a
-        handful of queries for the whole batch (units, active CAs, key owners), then per
+        """The database half of issuance, for requests that passed `check_request`: two
+        queries for the whole batch (the units; the active CAs with the keys' owners), then per
         request its checks, signature and records, flushed together at commit."""
         now = self._clock.now()
         with self._db.transaction() as session:
             units = _rows.units_for_issuance(
                 session, {c.physical_id for c in checked if c.physical_id is not None}
             )
-            issuers = self._active_issuers(session, {c.issuer_role for c in checked})
-            ca_keys, owners = _rows.key_owners(session, {c.csr.spki_sha256 for c in checked})
+            found = _rows.issuance_lookups(
+                session, {c.issuer_role for c in checked}, {c.csr.spki_sha256 for c in checked}
+            )
+            issuers = self._issuers_for(session, found.active)
+            ca_keys, owners = found.ca_keys, found.owners
             rows: list[IssuedCertificateRow] = []
             # Rows are flushed once, at commit, in a few multi-row INSERTs (locking the audit
             # head at the first entry needs nothing flushed before it).

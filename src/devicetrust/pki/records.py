@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from devicetrust.domain.ids import LogicalName, PhysicalId
+from devicetrust.pki.csr import VerifiedCsr
 from devicetrust.pki.errors import InvalidReason
 from devicetrust.pki.keys import KeyAlgorithm
 from devicetrust.pki.serials import Serial, serial_text
@@ -51,7 +52,7 @@ class IssueRequest:
     """One certificate to issue from a CSR, as `PkiService.issue_batch` takes it: the
     arguments of `issue_from_csr`, with the same meaning and defaults."""
 
-    csr: bytes | str
+    csr: bytes | str | VerifiedCsr  # a `VerifiedCsr`: the caller ran `verify_csr` on it
     physical_id: str | None = None
     profile: Profile | str = Profile.DEVICE
     dns_names: Sequence[str] = ()

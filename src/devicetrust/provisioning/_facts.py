@@ -2,33 +2,76 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CompoundSelect, String, any_, bindparam, select, union_all
+from sqlalchemy import CompoundSelect, String, and_, any_, bindparam, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.ids import LogicalName, PhysicalId
+from devicetrust.domain.lifecycle import DeviceState
+from devicetrust.provisioning._pool import PoolHints, PoolRead, read_pool
 from devicetrust.provisioning.allocation import Facts, PoolPattern
 from devicetrust.provisioning.records import AllocationPolicy, Enrollment, RegistrationStatus
 from devicetrust.store.models import (
     BindingRow,
     LogicalIdentityRow,
+    PhysicalIdentityRow,
     RegistrationRow,
     RetiredNameRow,
 )
+from devicetrust.store.registry import unit_not_found
 
 
-def current_name(session: Session, physical_id: PhysicalId) -> LogicalName | None:
-    name = session.execute(
-        select(LogicalIdentityRow.name)
-        .join(BindingRow, BindingRow.logical_id == LogicalIdentityRow.id)
-        .where(BindingRow.physical_id == physical_id, BindingRow.ended_at.is_(None))
-    ).scalar_one_or_none()
-    return LogicalName(name) if name is not None else None
+@dataclass(frozen=True, slots=True)
+class UnitFacts:
+    """What a provisioning reads of the unit: its state, whether it has a registration, the
+    name an operator approved for it (manual allocation) and the name it holds."""
+
+    state: DeviceState
+    registered: bool
+    approved: LogicalName | None
+    current: LogicalName | None
+
+
+_UNIT_FACTS = (
+    select(
+        PhysicalIdentityRow.state,
+        RegistrationRow.physical_id,
+        RegistrationRow.status,
+        RegistrationRow.logical_name,
+        LogicalIdentityRow.name,
+    )
+    .outerjoin(RegistrationRow, RegistrationRow.physical_id == PhysicalIdentityRow.id)
+    .outerjoin(
+        BindingRow,
+        and_(BindingRow.physical_id == PhysicalIdentityRow.id, BindingRow.ended_at.is_(None)),
+    )
+    .outerjoin(LogicalIdentityRow, LogicalIdentityRow.id == BindingRow.logical_id)
+    .where(PhysicalIdentityRow.id == bindparam("physical_id"))
+)
+
+
+def unit_facts(session: Session, physical_id: PhysicalId) -> UnitFacts | None:
+    """The unit's `UnitFacts` in one statement (plain rows: nothing enters the session's
+    identity map); None when the registry has no such unit."""
+    found = session.execute(_UNIT_FACTS, {"physical_id": physical_id}).one_or_none()
+    if found is None:
+        return None
+    state, registered, status, approved, current = found
+    return UnitFacts(
+        state=DeviceState(state),
+        registered=registered is not None,
+        approved=(
+            LogicalName(approved)
+            if status == RegistrationStatus.APPROVED.value and approved
+            else None
+        ),
+        current=LogicalName(current) if current is not None else None,
+    )
 
 
 def _held_by_others_statement(postgres: bool) -> CompoundSelect[Any]:
@@ -77,33 +120,19 @@ def held_by_others(
     return frozenset(found)
 
 
-POOL_WINDOW = 256
-
-
-def pool_taken(
-    session: Session, physical_id: PhysicalId, now: datetime, pattern: PoolPattern
-) -> frozenset[str]:
-    """The taken names of the pool, window by window from its first name, up to the first
-    window that has a free name: enough for `next_free` and the first few free names, at the
-    cost of one indexed lookup per window, however large the pool and its other holders."""
-    taken: set[str] = set()
-    names = list(itertools.islice(pattern.names(), POOL_WINDOW))
-    start = pattern.start
-    while names:
-        held = held_by_others(session, physical_id, now, names=names)
-        taken |= held
-        if len(held) < len(names):
-            break
-        start += POOL_WINDOW
-        names = [pattern.name(n) for n in range(start, min(start + POOL_WINDOW, pattern.end + 1))]
-    return frozenset(taken)
-
-
 def gather(
-    session: Session, physical_id: PhysicalId, enrollment: Enrollment, now: datetime
+    session: Session,
+    physical_id: PhysicalId,
+    enrollment: Enrollment,
+    now: datetime,
+    *,
+    hints: PoolHints,
+    skip: Collection[str] = (),
 ) -> Facts:
-    registration = session.get(RegistrationRow, physical_id)
-    return gather_for(session, physical_id, enrollment, now, registration)
+    unit = unit_facts(session, physical_id)
+    if unit is None:
+        raise unit_not_found(physical_id)
+    return gather_for(session, physical_id, enrollment, now, unit, hints=hints, skip=skip)
 
 
 def gather_for(
@@ -111,25 +140,29 @@ def gather_for(
     physical_id: PhysicalId,
     enrollment: Enrollment,
     now: datetime,
-    registration: RegistrationRow | None,
+    unit: UnitFacts,
+    *,
+    hints: PoolHints,
+    skip: Collection[str] = (),
 ) -> Facts:
-    """`gather`, for a caller that has read the unit's registration in this session."""
-    current = current_name(session, physical_id)
-    approved = (
-        LogicalName(registration.logical_name)
-        if registration is not None
-        and registration.status == RegistrationStatus.APPROVED.value
-        and registration.logical_name
-        else None
-    )
+    """`gather`, for a caller that has read the `UnitFacts` in this session. A pool is read
+    from its hint (`_pool.read_pool`); `skip`: names it must not offer (lost to another
+    unit), counted as taken."""
+    approved, current = unit.approved, unit.current
     allocation = enrollment.allocation
     wanted = {n for n in (allocation.static_name, approved, enrollment.replaces) if n}
     taken = held_by_others(session, physical_id, now, names=wanted)
+    pool: PoolRead | None = None
     if allocation.policy is AllocationPolicy.POOL and allocation.pool_pattern and not approved:
-        taken |= pool_taken(session, physical_id, now, PoolPattern.parse(allocation.pool_pattern))
+        pattern = PoolPattern.parse(allocation.pool_pattern)
+        key = (enrollment.enrollment_id, allocation.pool_pattern)
+        pool = read_pool(session, physical_id, now, pattern, hints=hints, pool=key, skip=skip)
+        taken |= pool.taken | frozenset(skip)
     return Facts(
         current=current,
         taken=taken,
         approved=approved,
         replaces_held=enrollment.replaces is not None and enrollment.replaces in taken,
+        pool_from=pool.first if pool is not None else None,
+        pool_free=pool.free if pool is not None else (),
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.ids import LogicalName, PhysicalId
@@ -20,7 +23,8 @@ from devicetrust.provisioning.records import (
 from devicetrust.store.models import EnrollmentRow, RegistrationRow
 
 
-def to_enrollment(row: EnrollmentRow) -> Enrollment:
+def to_enrollment(row: EnrollmentRow | Row[Any]) -> Enrollment:
+    """From the ORM row or a plain row of all its columns."""
     return Enrollment(
         enrollment_id=row.id,
         name=row.name,
@@ -45,6 +49,25 @@ def to_enrollment(row: EnrollmentRow) -> Enrollment:
         replaces=LogicalName(row.replaces) if row.replaces else None,
         require_hardware_key=row.require_hardware_key,
     )
+
+
+# Plain rows, not ORM objects: read on every attempt, never changed by it.
+_CANDIDATES = (
+    select(*cast(Table, EnrollmentRow.__table__).c)
+    .where(
+        EnrollmentRow.attestation == bindparam("method"),
+        (EnrollmentRow.physical_id == bindparam("unit"))
+        | (EnrollmentRow.kind == EnrollmentKind.GROUP.value),
+    )
+    .order_by(EnrollmentRow.kind.desc(), EnrollmentRow.created_at, EnrollmentRow.id)
+)
+
+
+def candidate_rows(
+    session: Session, physical_id: PhysicalId, method: AttestationKind
+) -> Sequence[Row[Any]]:
+    """The unit's individual enrollment of `method` and the method's groups (all columns)."""
+    return session.execute(_CANDIDATES, {"method": method.value, "unit": physical_id}).all()
 
 
 def enrollment_row(session: Session, ref: str, *, lock: bool = False) -> EnrollmentRow:

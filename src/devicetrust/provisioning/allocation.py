@@ -93,9 +93,13 @@ class PoolPattern:
         return self.name(int(middle)) == name
 
 
-def next_free(pattern: PoolPattern, taken: Collection[str]) -> LogicalName:
-    """The first name of the pool not in `taken`."""
-    for name in pattern.names():
+def next_free(
+    pattern: PoolPattern, taken: Collection[str], start: int | None = None
+) -> LogicalName:
+    """The first name of the pool not in `taken`, looking from the name numbered `start`
+    (every name before it known to be taken; default: the pool's first)."""
+    for number in range(pattern.start if start is None else start, pattern.end + 1):
+        name = pattern.name(number)
         if name not in taken:
             return name
     raise PoolExhausted(
@@ -121,6 +125,8 @@ class Facts:
     taken: frozenset[str]  # names held by other units (or retired and still resolving)
     approved: LogicalName | None = None  # an operator's choice (manual allocation)
     replaces_held: bool = False  # the replacement's target is held by another unit
+    pool_from: int | None = None  # every name of the pool numbered below it is taken
+    pool_free: tuple[LogicalName, ...] = ()  # the pool's first free names read, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +166,7 @@ def _wanted(allocation: Allocation, facts: Facts) -> LogicalName | None:
         return allocation.static_name
     if allocation.policy is AllocationPolicy.POOL:
         assert allocation.pool_pattern is not None
-        return next_free(PoolPattern.parse(allocation.pool_pattern), facts.taken)
+        return next_free(PoolPattern.parse(allocation.pool_pattern), facts.taken, facts.pool_from)
     return None
 
 
@@ -175,7 +181,7 @@ def _reprovision(allocation: Allocation, facts: Facts) -> Decision:
         pattern = PoolPattern.parse(allocation.pool_pattern)
         if pattern.contains(current):
             return keep
-        return Decision(Action.REASSIGN, next_free(pattern, facts.taken), current)
+        return Decision(Action.REASSIGN, next_free(pattern, facts.taken, facts.pool_from), current)
     wanted = facts.approved if facts.approved is not None else allocation.static_name
     if wanted is None or wanted == current:
         return keep

@@ -18,18 +18,24 @@ gives `policy.CertificateLifetimeCaps`); the cap in force is written into the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from datetime import timedelta
 from typing import Protocol
 
 from devicetrust.domain.clock import Clock
+from devicetrust.domain.errors import Conflict
 from devicetrust.domain.events import EventType
 from devicetrust.domain.ids import LogicalName, PhysicalId
 from devicetrust.identity import IdentityService
 from devicetrust.pki import IssuedCertificate, PkiService, Profile
-from devicetrust.provisioning.allocation import Action, Decision
+from devicetrust.pki.csr import VerifiedCsr
+from devicetrust.provisioning import _facts, _pool
+from devicetrust.provisioning._pool import PoolHints
+from devicetrust.provisioning.allocation import Action, Decision, Facts, decide
 from devicetrust.provisioning.errors import EnrollmentRefused
 from devicetrust.provisioning.methods import Authorization, RegistrationRequest
 from devicetrust.provisioning.records import (
+    AllocationPolicy,
     DataPlane,
     Enrollment,
     ProvisioningResult,
@@ -91,10 +97,27 @@ class Plan:
     decision: Decision
     first_pending: bool
     cap: LifetimeCap | None = None
+    # the pool names to claim in this order, the decided one first (none: no pool name)
+    candidates: tuple[LogicalName, ...] = ()
+    csr: VerifiedCsr | None = None  # the request's CSR, verified while planning
+
+
+def pool_candidates(facts: Facts, decision: Decision) -> tuple[LogicalName, ...]:
+    """The pool's free names read, when the decision takes the first of them."""
+    free = facts.pool_free
+    takes_pool_name = decision.action in (Action.BIND, Action.REASSIGN)
+    return free if takes_pool_name and free and decision.name == free[0] else ()
 
 
 def device_actor(physical_id: str) -> str:
     return f"device:{physical_id}"
+
+
+# Concurrent devices of one pool race for its first free names; a loser decides again.
+MAX_POOL_RACES = 64
+_RACES = frozenset(
+    {"identity.already_bound", "store.constraint_violated", "store.concurrent_change"}
+)
 
 
 class AssignmentOps:
@@ -103,6 +126,58 @@ class AssignmentOps:
     _identity: IdentityService
     _pki: PkiService
     _data_plane: DataPlane
+    _pool_hints: PoolHints
+
+    def _assign(self, plan: Plan) -> LogicalName:
+        """Apply the decision. Concurrent devices of one pool read the same first free names:
+        each claims the first of them still free and claimed by no provisioning in flight
+        (`_pool.claim`, never waiting) and binds that one. When every candidate is gone, or
+        a race is lost anyway (the name was bound meanwhile), decide again on fresh facts,
+        never offering a lost name again."""
+        lost: set[str] = set()
+        pool = plan.enrollment.allocation.policy is AllocationPolicy.POOL
+        for _ in range(MAX_POOL_RACES):
+            if plan.candidates:
+                with self._db.transaction() as session:  # joins the provisioning's
+                    name = _pool.claim(
+                        session, plan.physical_id, self._clock.now(), plan.candidates
+                    )
+                if name is None:
+                    lost.update(plan.candidates)
+                    plan = self._decide_again(plan, lost)
+                    continue
+                plan = dc_replace(plan, decision=dc_replace(plan.decision, name=name))
+            try:
+                return self._apply(plan)
+            except Conflict as exc:
+                if not pool or exc.code not in _RACES:
+                    raise
+            if plan.decision.name is not None:
+                lost.add(plan.decision.name)
+            plan = self._decide_again(plan, lost)
+        raise Conflict("provisioning.pool_contended", "the pool is contended: try again")
+
+    def _apply(self, plan: Plan) -> LogicalName:
+        """A re-assignment unbinds before it binds, so a race lost at its binding must undo
+        the unbinding (a savepoint). A binding alone refuses a lost race before it writes
+        anything (`identity.already_bound`), so it needs none (two round trips fewer)."""
+        if plan.decision.action is Action.REASSIGN:
+            with self._db.savepoint():
+                return self._apply_identity(plan)
+        return self._apply_identity(plan)
+
+    def _decide_again(self, plan: Plan, lost: set[str]) -> Plan:
+        with self._db.read() as session:  # joins the provisioning's transaction
+            facts = _facts.gather(
+                session,
+                plan.physical_id,
+                plan.enrollment,
+                self._clock.now(),
+                hints=self._pool_hints,
+                skip=lost,
+            )
+        decision = decide(plan.enrollment.allocation, facts, replaces=plan.enrollment.replaces)
+        return dc_replace(plan, decision=decision, candidates=pool_candidates(facts, decision))
 
     def _apply_identity(self, plan: Plan) -> LogicalName:
         decision, pid = plan.decision, plan.physical_id
@@ -126,7 +201,7 @@ class AssignmentOps:
             [self._pki.policy.lifetime(Profile.DEVICE), *(c for c in caps if c is not None)]
         )
         return self._pki.issue_from_csr(
-            request.csr,
+            plan.csr or request.csr,
             plan.physical_id,
             Profile.DEVICE,
             actor=device_actor(plan.physical_id),

@@ -252,16 +252,9 @@ class Enrollments:
         self, session: Session, physical_id: PhysicalId, method: AttestationKind
     ) -> list[Enrollment]:
         """The unit's individual enrollment of `method` first, then the method's groups."""
-        rows = session.execute(
-            select(EnrollmentRow)
-            .where(
-                EnrollmentRow.attestation == method.value,
-                (EnrollmentRow.physical_id == physical_id)
-                | (EnrollmentRow.kind == EnrollmentKind.GROUP.value),
-            )
-            .order_by(EnrollmentRow.kind.desc(), EnrollmentRow.created_at, EnrollmentRow.id)
-        ).scalars()
-        found = [_rows.to_enrollment(row) for row in rows]
+        found = [
+            _rows.to_enrollment(row) for row in _rows.candidate_rows(session, physical_id, method)
+        ]
         found.sort(key=lambda e: e.kind is not EnrollmentKind.INDIVIDUAL)
         return found
 

@@ -8,14 +8,17 @@
     enrollments                     `Enrollments` (create, enable/disable, expiry, ...)
     manifests                       `ManifestOps` (factory keys, signed batch manifests)
 
-Everything that can refuse an attempt runs first, against a read snapshot: a refusal
-appends one `provisioning.refused` audit entry (code, method, source; never evidence) and
-changes nothing else. Then, in order: the single-use value (nonce or challenge) is burnt
+Everything that can refuse an attempt runs first, against a read snapshot (on PostgreSQL in
+the provisioning's transaction, before its first write): a refusal appends one
+`provisioning.refused` audit entry (code, method, source; never evidence) and changes
+nothing else. Then, in order: the single-use value (nonce or challenge) is burnt
 (a concurrent replay loses there), the identity registry binds or replaces, the CA issues,
 and the registration is recorded with its `device.provisioned` event. These steps run in
 one transaction (the services' own transactions join it, see `store.database`): a failure
 at any step undoes all of them, the single-use value included, so the device may simply try
-again. Re-provisioning is idempotent: the unit gets its current assignment back.
+again. A pool's name is claimed inside it (`_pool`: concurrent devices of one pool take
+different names without waiting for each other). Re-provisioning is idempotent: the unit
+gets its current assignment back.
 
 Never signs anything itself (the CA does), never lets an attestation method write, and never
 records a secret.
@@ -23,28 +26,27 @@ records a secret.
 
 from __future__ import annotations
 
-import itertools
-import secrets
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from devicetrust.domain.clock import Clock
-from devicetrust.domain.errors import Conflict, DeviceTrustError, InvalidInput
-from devicetrust.domain.ids import LogicalName, PhysicalId, parse_physical_id
+from devicetrust.domain.errors import DeviceTrustError, InvalidInput
+from devicetrust.domain.ids import PhysicalId, parse_physical_id
 from devicetrust.domain.lifecycle import DeviceState
 from devicetrust.identity import IdentityService
 from devicetrust.pki import PkiService
 from devicetrust.pki.csr import verify_csr
 from devicetrust.provisioning import _facts
 from devicetrust.provisioning._context import SessionContext
+from devicetrust.provisioning._pool import PoolHints
 from devicetrust.provisioning.admission import AdmissionFor, AdmissionRequest
-from devicetrust.provisioning.allocation import Action, Decision, Facts, PoolPattern, decide
+from devicetrust.provisioning.allocation import Action, decide
 from devicetrust.provisioning.approvals import ApprovalOps
 from devicetrust.provisioning.assignment import (
     AssignmentOps,
@@ -52,6 +54,7 @@ from devicetrust.provisioning.assignment import (
     Plan,
     SourceCheckFor,
     check_source,
+    pool_candidates,
 )
 from devicetrust.provisioning.enrollments import Enrollments
 from devicetrust.provisioning.errors import (
@@ -71,7 +74,6 @@ from devicetrust.provisioning.methods import (
 )
 from devicetrust.provisioning.ratelimit import FailureLimiter, attempt_keys
 from devicetrust.provisioning.records import (
-    AllocationPolicy,
     AttestationKind,
     DataPlane,
     Enrollment,
@@ -84,19 +86,10 @@ from devicetrust.provisioning.single_use import SingleUseOps
 from devicetrust.provisioning.symmetric import SymmetricKeyMethod
 from devicetrust.provisioning.x509 import X509Method
 from devicetrust.store.database import Database
-from devicetrust.store.models import (
-    PhysicalIdentityRow,
-    ProvisioningChallengeRow,
-    RegistrationRow,
-)
+from devicetrust.store.models import PhysicalIdentityRow, ProvisioningChallengeRow
 from devicetrust.vault import Sealer
 
 REFUSED = "provisioning.refused"
-# Concurrent devices of one pool race for its next free name; the loser decides again.
-MAX_POOL_RACES = 64
-_RACES = frozenset(
-    {"identity.already_bound", "store.constraint_violated", "store.concurrent_change"}
-)
 _PROVISIONABLE = frozenset({DeviceState.MANUFACTURED, DeviceState.PROVISIONED, DeviceState.ACTIVE})
 
 
@@ -135,6 +128,7 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         self._source_check = source_check
         self._admission = admission
         self._retry_after = pending_retry_after
+        self._pool_hints = PoolHints()
         self.enrollments = Enrollments(db, clock, sealer)
         self.manifests = ManifestOps(db, clock, identity)
         chosen = (
@@ -174,21 +168,22 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
                     "provisioning.no_challenge", f"{kind.value} attestation takes no challenge"
                 )
             now = self._clock.now()
-            with self._db.read() as session:
-                self._require_unit(session, pid)
-                enrollment = self._active_candidates(session, pid, kind, now)[0]
-            issued = chosen.new_challenge(pid, enrollment, evidence)
-            row = ProvisioningChallengeRow(
-                id=str(uuid.uuid4()),
-                physical_id=pid,
-                method=kind.value,
-                expected=issued.expected,
-                created_at=now,
-                expires_at=now + CHALLENGE_TTL,
-                used_at=None,
-            )
-            with self._db.transaction() as session:
-                session.add(row)
+            with self._checks_then_writes(kind):
+                with self._db.read() as session:
+                    self._require_unit(session, pid)
+                    enrollment = self._active_candidates(session, pid, kind, now)[0]
+                issued = chosen.new_challenge(pid, enrollment, evidence)
+                row = ProvisioningChallengeRow(
+                    id=str(uuid.uuid4()),
+                    physical_id=pid,
+                    method=kind.value,
+                    expected=issued.expected,
+                    created_at=now,
+                    expires_at=now + CHALLENGE_TTL,
+                    used_at=None,
+                )
+                with self._db.transaction() as session:
+                    session.add(row)
             # A challenge is a row anyone who knows a physical id can make: each one spends
             # a token of the same buckets as a failure, so they cannot be minted at will.
             self._limiter.failed(keys)
@@ -208,18 +203,22 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         keys = attempt_keys(request.source, claimed)
         try:
             self._limiter.check(keys)
-            plan = self._plan(request)
-            # One transaction: the burn, the binding, the certificate and the registration
-            # commit together (one audit-chain lock), or none of them does.
-            with self._db.transaction():
-                self._burn(plan, request, self._queue)
-                if plan.decision.action is Action.PENDING:
-                    return ProvisioningResult(
-                        plan.physical_id, RegistrationStatus.PENDING, retry_after=self._retry_after
-                    )
-                name = self._assign(plan)
-                issued = self._issue(plan, request)
-                self._record_assigned(plan, request, name, issued)
+            with self._checks_then_writes(request.method):
+                plan = self._plan(request)
+                # One transaction: the burn, the binding, the certificate and the registration
+                # commit together (one audit-chain lock), or none of them does.
+                with self._db.transaction() as session:
+                    session.expire_all()  # what the checks read is read again under the locks
+                    self._burn(plan, request, self._queue)
+                    if plan.decision.action is Action.PENDING:
+                        return ProvisioningResult(
+                            plan.physical_id,
+                            RegistrationStatus.PENDING,
+                            retry_after=self._retry_after,
+                        )
+                    name = self._assign(plan)
+                    issued = self._issue(plan, request)
+                    self._record_assigned(plan, request, name, issued)
         except DeviceTrustError as exc:
             if not isinstance(exc, RateLimited):
                 self._limiter.failed(keys)
@@ -227,62 +226,33 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
             raise
         return self._result(plan.physical_id, name, issued)
 
-    def _assign(self, plan: Plan) -> LogicalName:
-        """Apply the decision. Concurrent devices of one pool would all pick its next free
-        name: each claims the name first (`Database.try_claim`, never waiting) and takes the
-        next free one when another provisioning in flight has it. When a race is lost anyway
-        (a conflict at the binding), decide again on fresh facts, never retrying a lost
-        name, spreading the retries over the first few free names."""
-        lost: set[str] = set()
-        pool = plan.enrollment.allocation.policy is AllocationPolicy.POOL
-        facts: Facts | None = None  # read again only after a lost race
-        for attempt in range(MAX_POOL_RACES):
-            name = plan.decision.name
-            claimable = plan.decision.action in (Action.BIND, Action.REASSIGN)
-            if pool and claimable and name and not self._db.try_claim(f"name:{name}"):
-                spread = False
-            else:
-                try:
-                    with self._db.savepoint():  # a lost race undoes only this part
-                        return self._apply_identity(plan)
-                except Conflict as exc:
-                    if not pool or exc.code not in _RACES:
-                        raise
-                spread, facts = True, None
-            if name is not None:
-                lost.add(name)
-            if facts is None:
-                with self._db.read() as session:
-                    facts = _facts.gather(
-                        session, plan.physical_id, plan.enrollment, self._clock.now()
-                    )
-            decision = self._decide_again(plan, facts, lost, attempt if spread else None)
-            plan = dc_replace(plan, decision=decision)
-        raise Conflict("provisioning.pool_contended", "the pool is contended: try again")
-
-    @staticmethod
-    def _decide_again(plan: Plan, facts: Facts, lost: set[str], spread: int | None) -> Decision:
-        facts = dc_replace(facts, taken=facts.taken | lost)
-        decision = decide(plan.enrollment.allocation, facts, replaces=plan.enrollment.replaces)
-        if spread is not None and decision.action in (Action.BIND, Action.REASSIGN):
-            pattern = PoolPattern.parse(plan.enrollment.allocation.pool_pattern or "")
-            free = (n for n in pattern.names() if n not in facts.taken)
-            choices = list(itertools.islice(free, min(spread + 2, 8)))
-            decision = dc_replace(decision, name=secrets.choice(choices))
-        return decision
+    def _checks_then_writes(self, method: object) -> AbstractContextManager[object]:
+        """Where the checks run. On PostgreSQL, in the provisioning's own transaction, before
+        its first write: one connection and one BEGIN instead of a read transaction of their
+        own beside it (they take no lock and write nothing, so a refusal, which rolls the
+        transaction back, still changes nothing). SQLite takes its only writer's lock at
+        BEGIN IMMEDIATE, so there they run in a read snapshot first and the lock is held only
+        for the writes. So do TPM attempts: the admission check records a verified boot
+        quote (`device.boot_attested`), which must outlive a refusal."""
+        shared = self._db.is_postgres and method != AttestationKind.TPM.value
+        return self._db.transaction() if shared else nullcontext()
 
     def _plan(self, request: RegistrationRequest) -> Plan:
-        """Every check that can refuse, over one read snapshot (one session and connection:
-        the policy checks' reads join it); writes nothing."""
+        """Every check that can refuse, over one read snapshot or the provisioning's
+        transaction before its writes (one session and connection: the policy checks' reads
+        join it); writes nothing."""
         pid = parse_physical_id(request.physical_id)
         kind, method = self._method(request.method)
         now = self._clock.now()
         with self._db.snapshot(), self._db.read() as session:
-            unit = self._require_unit(session, pid)
+            unit = _facts.unit_facts(session, pid)
+            if unit is None:
+                raise UnknownDevice(f"no physical identity {pid}", physical_id=pid)
             enrollment, authorization = self._attest(session, request, kind, method, now)
-            if DeviceState(unit.state) not in _PROVISIONABLE:
+            if unit.state not in _PROVISIONABLE:
                 raise EnrollmentRefused(
-                    "provisioning.unit_not_live", f"unit {pid} is {unit.state}: not provisionable"
+                    "provisioning.unit_not_live",
+                    f"unit {pid} is {unit.state.value}: not provisionable",
                 )
             csr = verify_csr(request.csr)
             if enrollment.require_hardware_key and (
@@ -291,8 +261,7 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
                 raise CsrKeyMismatch(
                     "the enrollment requires the CSR's key to be the attested hardware key"
                 )
-            registration = session.get(RegistrationRow, pid)
-            facts = _facts.gather_for(session, pid, enrollment, now, registration)
+            facts = _facts.gather_for(session, pid, enrollment, now, unit, hints=self._pool_hints)
             decision = decide(enrollment.allocation, facts, replaces=enrollment.replaces)
             # The policy of the enrollment admitting the unit now (its registration may name
             # an older one, or none yet), read once in this snapshot for the three checks.
@@ -313,7 +282,16 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
                     )
                 )
             cap = self._lifetime_cap(pid, enrollment.name) if self._lifetime_cap else None
-        return Plan(pid, enrollment, authorization, decision, registration is None, cap)
+        return Plan(
+            pid,
+            enrollment,
+            authorization,
+            decision,
+            not unit.registered,
+            cap,
+            candidates=pool_candidates(facts, decision),
+            csr=csr,
+        )
 
     def _attest(
         self,
@@ -380,7 +358,12 @@ class ProvisioningService(ApprovalOps, AssignmentOps, SingleUseOps):
         return unit
 
     def _refused(
-        self, claimed: str, method: str, source: str, exc: DeviceTrustError, *,
+        self,
+        claimed: str,
+        method: str,
+        source: str,
+        exc: DeviceTrustError,
+        *,
         action: str = REFUSED,
     ) -> None:
         """One audit entry per refused attempt: who claimed what, from where, and why."""

@@ -76,6 +76,17 @@ class RetiredNameRow(Base):
     resolvable_until: Mapped[datetime]
 
 
+class NameReleasesRow(Base):
+    """How many changes may have freed a held logical name (unbind, decommissioning, rename):
+    one row, raised in the transaction of each (migration 0009). Pool allocation compares it
+    with the count its remembered first free name was found under."""
+
+    __tablename__ = "logical_name_releases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
 class BindingRow(Base):
     __tablename__ = "bindings"
     __table_args__ = (
