@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
 from devicetrust.domain import FixedClock
 from devicetrust.domain.errors import InvalidInput
@@ -170,3 +170,38 @@ def test_the_fast_compatibility_check_agrees_with_the_full_walk(
     if not accepted:  # the public check names the problem the full walk finds
         with pytest.raises(InvalidInput):
             check_json_compatible(document, limits)
+
+
+@pytest.mark.parametrize("stream", ["diagnostics", "telemetry"])
+def test_history_queries_use_their_streams_partial_index(
+    db: Database, identity: IdentityService, clock: FixedClock, stream: str
+) -> None:
+    """Migration 0010 indexes each stream's rows only: the query must name its stream so
+    that the planner of either backend can use that index (a bound parameter would not)."""
+    store = MessageStore(db, clock)
+    pid = unit(identity)
+    identity.create_logical("line-03-left-welding-12", actor=ACTOR)
+    identity.bind("line-03-left-welding-12", pid, actor=ACTOR)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "FROM device_messages" in statement:
+            seen.append((statement, params))
+
+    event.listen(Engine, "before_cursor_execute", capture)  # SQLite reads: another engine
+    try:
+        if stream == "diagnostics":
+            store.diagnostics_of("line-03-left-welding-12")
+        else:
+            store.telemetry_of(pid)
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    (statement, params), = seen
+    with db.engine.connect() as conn:
+        if db.is_postgres:
+            conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: force a choice
+            plan = conn.exec_driver_sql("EXPLAIN " + statement, params).scalars().all()
+        else:
+            plan = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                        params)]
+    assert any(f"ix_device_messages_{stream}" in line for line in plan), plan

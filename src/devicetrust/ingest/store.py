@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, select
+from sqlalchemy import ColumnElement, Table, and_, literal_column, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -275,7 +275,7 @@ class MessageStore:
             logical_id = logical_id_of(session, logical_name, self._clock.now())
             where = [
                 DeviceMessageRow.logical_id == logical_id,
-                DeviceMessageRow.kind == MessageKind.DIAGNOSTICS.value,
+                _stream(MessageKind.DIAGNOSTICS),
             ]
             return _query(session, where, since, until, limit)
 
@@ -291,7 +291,7 @@ class MessageStore:
         pid = parse_physical_id(physical_id)
         where = [
             DeviceMessageRow.physical_id == pid,
-            DeviceMessageRow.kind == MessageKind.TELEMETRY.value,
+            _stream(MessageKind.TELEMETRY),
         ]
         with self._db.read() as session:
             return _query(session, where, since, until, limit)
@@ -309,6 +309,12 @@ def _holders(session: Session, units: set[PhysicalId]) -> dict[str, _Holder]:
         .where(PhysicalIdentityRow.id.in_(sorted(units)))
     )
     return {pid: _Holder(lid, name) for pid, lid, name in found}
+
+
+def _stream(kind: MessageKind) -> ColumnElement[bool]:
+    """`kind = '<stream>'` with the stream as a literal, as in the predicate of its partial
+    index (models_data_plane): with a bound parameter a generic plan could not use it."""
+    return DeviceMessageRow.kind == literal_column(f"'{kind.value}'")  # a fixed enum value
 
 
 def _query(

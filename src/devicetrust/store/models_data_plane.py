@@ -1,5 +1,5 @@
 """Tables of the data plane (`devicetrust.ingest`, `devicetrust.gateway`;
-migrations 0006, 0007). Imported by `store.models`
+migrations 0006, 0007, 0010). Imported by `store.models`
 so that `Base.metadata` is complete.
 
 Invariants the database enforces: a device message is stored once per (unit, stream, message
@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devicetrust.store.models import Base
@@ -23,6 +23,10 @@ from devicetrust.store.models import Base
 __all__ = ["Base", "DeviceMessageRow", "FeedbackRow", "GatewaySessionRow"]
 
 _BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+# The predicates of the partial indexes; a query names its stream with the same literal
+# (`ingest.store`), never a bound parameter, or the planner cannot use them.
+DIAGNOSTICS_ONLY = "kind = 'diagnostics'"
+TELEMETRY_ONLY = "kind = 'telemetry'"
 
 
 class DeviceMessageRow(Base):
@@ -31,14 +35,19 @@ class DeviceMessageRow(Base):
     __tablename__ = "device_messages"
     __table_args__ = (
         UniqueConstraint("physical_id", "kind", "message_key", name="uq_device_messages_key"),
-        Index("ix_device_messages_logical", "logical_id", "kind", "received_at"),
-        Index("ix_device_messages_physical", "physical_id", "kind", "received_at"),
+        # Partial (migration 0010): each stream's index holds only that stream's rows.
+        Index("ix_device_messages_diagnostics", "logical_id", "received_at",
+              postgresql_where=text(DIAGNOSTICS_ONLY), sqlite_where=text(DIAGNOSTICS_ONLY)),
+        Index("ix_device_messages_telemetry", "physical_id", "received_at",
+              postgresql_where=text(TELEMETRY_ONLY), sqlite_where=text(TELEMETRY_ONLY)),
     )
 
     id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))  # diagnostics | telemetry
-    physical_id: Mapped[str] = mapped_column(ForeignKey("physical_identities.id"))
-    logical_id: Mapped[str | None] = mapped_column(ForeignKey("logical_identities.id"))
+    # No foreign keys (migration 0010): the store files a report only for a unit it found
+    # in the same snapshot, and identities are never deleted.
+    physical_id: Mapped[str] = mapped_column(String(36))
+    logical_id: Mapped[str | None] = mapped_column(String(36))
     logical_name: Mapped[str | None] = mapped_column(String(128))  # the name at receive time
     # The device's message id, or the SHA-256 of the payload when it sent none.
     message_key: Mapped[str] = mapped_column(String(64))
