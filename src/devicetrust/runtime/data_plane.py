@@ -22,8 +22,9 @@ database by `SessionStore` (gateway/session_store) and restored at the next star
 QoS 1 feedback they held unacknowledged; the watch thread writes them.
 
 Feedback: `FeedbackDelivery` (runtime/feedback_delivery) publishes the ingest's feedback
-queue to connected units -- a unit's queued feedback as soon as it connects, new feedback
-for online units every `FEEDBACK_SECONDS` -- and records the devices' acknowledgments
+queue to connected units -- a unit's queued feedback as soon as it connects (the units
+connecting at one moment are gathered into one read, rounds at least 10 ms apart), new
+feedback for online units every `FEEDBACK_SECONDS` -- and records the devices' acknowledgments
 (status `delivered`). The gateway's hooks only post events; a thread does the database work.
 """
 
@@ -57,7 +58,8 @@ from devicetrust.runtime.feedback_delivery import FeedbackDelivery
 _log = logging.getLogger(__name__)
 ACTOR = "system:gateway"
 # New feedback for online units waits at most this long (a unit's queued feedback goes out
-# as soon as it connects). `serve --workers N` sends from other processes: polling it is.
+# as soon as it connects, within 10 ms under load). `serve --workers N` sends from other
+# processes: polling it is.
 FEEDBACK_SECONDS = 1.0
 
 
