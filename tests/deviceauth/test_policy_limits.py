@@ -103,6 +103,21 @@ class CountingPolicy(PolicyService):
         return super().effective(physical_id, enrollment=enrollment)
 
 
+def counted_auth(
+    db: Database, clock: FixedClock, vault: Vault, pki: PkiService
+) -> tuple[CountingPolicy, DeviceAuthService]:
+    """Device authentication whose policy limits come from a `CountingPolicy`."""
+    counting = CountingPolicy(db, clock)
+    auth = DeviceAuthService(
+        db,
+        clock,
+        vault,
+        cert_verifier=device_verifier(pki, clock),
+        limits_for=PolicyLimits(counting, clock),
+    )
+    return counting, auth
+
+
 def certificate_chain(pki: PkiService, hierarchy: Hierarchy, unit: PhysicalIdentity) -> list[bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     issued = pki.issue_from_csr(make_csr(key), unit.physical_id, Profile.DEVICE, actor=ACTOR)
@@ -119,14 +134,7 @@ def test_a_policy_tightened_elsewhere_applies_at_the_next_authentication(
 ) -> None:
     """Another process (its own `PolicyService`, nobody calls `forget`) tightens the fleet
     and then the unit's policy: the cached limits are not served once either commits."""
-    counting = CountingPolicy(db, clock)
-    auth = DeviceAuthService(
-        db,
-        clock,
-        vault,
-        cert_verifier=device_verifier(pki, clock),
-        limits_for=PolicyLimits(counting, clock),
-    )
+    counting, auth = counted_auth(db, clock, vault, pki)
     chain = certificate_chain(pki, hierarchy, unit)
     auth.authenticate_certificate(chain, source="10.3.0.1")
     auth.authenticate_certificate(chain, source="10.3.0.1")
@@ -154,14 +162,7 @@ def test_a_change_to_another_scope_keeps_the_cached_limits(
     unit: PhysicalIdentity,
     spare: PhysicalIdentity,
 ) -> None:
-    counting = CountingPolicy(db, clock)
-    auth = DeviceAuthService(
-        db,
-        clock,
-        vault,
-        cert_verifier=device_verifier(pki, clock),
-        limits_for=PolicyLimits(counting, clock),
-    )
+    counting, auth = counted_auth(db, clock, vault, pki)
     chain = certificate_chain(pki, hierarchy, unit)
     auth.authenticate_certificate(chain)
     PolicyService(db, clock).set(
@@ -189,14 +190,7 @@ def test_units_without_a_policy_of_their_own_share_their_enrollments_limits(
 ) -> None:
     """A unit connecting for the first time reads no policy when another unit of its
     enrollment (here: none) already did; a unit with a policy of its own gets its own."""
-    counting = CountingPolicy(db, clock)
-    auth = DeviceAuthService(
-        db,
-        clock,
-        vault,
-        cert_verifier=device_verifier(pki, clock),
-        limits_for=PolicyLimits(counting, clock),
-    )
+    counting, auth = counted_auth(db, clock, vault, pki)
     auth.authenticate_certificate(certificate_chain(pki, hierarchy, unit))
     auth.authenticate_certificate(certificate_chain(pki, hierarchy, spare))
     assert counting.resolved == 1

@@ -15,10 +15,8 @@ from devicetrust.domain.ids import PhysicalId
 from devicetrust.domain.records import PhysicalIdentity
 from devicetrust.policy import PolicyService, ScopeKind
 from devicetrust.policy.change_mark import FLEET_KEY, change_mark, scope_key
-from devicetrust.provisioning import Allocation, AllocationPolicy, ProvisioningService
 from devicetrust.store.database import Database
 from tests.policy.conftest import ACTOR
-from tests.provisioning.conftest import token_request
 
 REASON = "legacy PLC firmware until the Q3 update"
 _MARKS = select(
@@ -67,18 +65,9 @@ def test_an_enrollments_tightening_reaches_its_units_at_once(
     db: Database,
     clock: FixedClock,
     policy: PolicyService,
-    provisioning: ProvisioningService,
-    units: list[PhysicalIdentity],
+    line_03_member: tuple[str, str],
 ) -> None:
-    shown = provisioning.enrollments.create_symmetric_group(
-        "line-03",
-        Allocation(AllocationPolicy.POOL, pool_pattern="line-03-cell-{01..09}"),
-        actor=ACTOR,
-    )
-    member, outsider = units[0].physical_id, units[1].physical_id
-    key = provisioning.enrollments.derive_device_key("line-03", member)
-    provisioning.provision(token_request(member, key, clock))
-    shown.key[:] = bytes(len(shown.key))
+    member, outsider = line_03_member
     limits = PolicyLimits(policy, clock)
     assert (
         limits(PhysicalId(member)).allowed_networks == limits(PhysicalId(outsider)).allowed_networks

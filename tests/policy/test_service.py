@@ -17,12 +17,10 @@ from devicetrust.policy import (
     RelaxationStatus,
     TlsVersion,
 )
-from devicetrust.provisioning import Allocation, AllocationPolicy, ProvisioningService
 from devicetrust.store.database import Database
 from devicetrust.store.models import AuditEntryRow, OutboxRow
 from tests.conftest import snapshot_tables
 from tests.policy.conftest import ACTOR
-from tests.provisioning.conftest import token_request
 
 REASON = "PLC firmware lacks TLS 1.3 until the Q3 update"
 
@@ -150,20 +148,11 @@ def test_relaxations_without_reason_or_expiry_or_beyond_limits_are_refused(
 
 def test_a_relaxation_is_audited_applies_to_its_scope_and_lapses_with_the_clock(
     policy: PolicyService,
-    provisioning: ProvisioningService,
     db: Database,
     clock: FixedClock,
-    units: list[PhysicalIdentity],
+    line_03_member: tuple[str, str],
 ) -> None:
-    shown = provisioning.enrollments.create_symmetric_group(
-        "line-03",
-        Allocation(AllocationPolicy.POOL, pool_pattern="line-03-cell-{01..09}"),
-        actor=ACTOR,
-    )
-    member, outsider = units[0].physical_id, units[1].physical_id
-    key = provisioning.enrollments.derive_device_key("line-03", member)
-    provisioning.provision(token_request(member, key, clock))
-    shown.key[:] = bytes(len(shown.key))
+    member, outsider = line_03_member
 
     relaxation = policy.relax(
         "min_tls_version",

@@ -111,15 +111,21 @@ def add_logical(
         id=str(uuid.uuid4()), name=name, attributes=attributes, created_at=now, updated_at=now
     )
     session.add(row)
+    _record_created(session, row, now=now, actor=actor)
+    return row
+
+
+def _record_created(
+    session: Session, row: LogicalIdentityRow, *, now: datetime, actor: str
+) -> None:
     record(
         session,
         at=now,
         actor=actor,
         event_type=EventType.LOGICAL_CREATED,
-        subject=name,
-        payload={"logical_id": row.id, "name": name, "attributes": attributes},
+        subject=row.name,
+        payload={"logical_id": row.id, "name": row.name, "attributes": row.attributes},
     )
-    return row
 
 
 def _insert_if_free(postgres: bool) -> Insert:
@@ -169,14 +175,7 @@ def add_logical_if_free(
     )
     make_transient_to_detached(row)
     session.add(row)
-    record(
-        session,
-        at=now,
-        actor=actor,
-        event_type=EventType.LOGICAL_CREATED,
-        subject=name,
-        payload={"logical_id": row.id, "name": name, "attributes": {}},
-    )
+    _record_created(session, row, now=now, actor=actor)
     return row
 
 
